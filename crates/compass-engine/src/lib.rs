@@ -1,0 +1,12 @@
+//! COMPASS engine: agents, the OODA coordinator, ports for every data source, the
+//! budget, and circuit breakers. Names no concrete backend.
+
+pub mod agent;
+pub mod budget;
+pub mod catalog;
+pub mod ports;
+
+pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
+pub use budget::{Budget, BudgetLimits};
+pub use catalog::MetricCatalog;
+pub use ports::*;
