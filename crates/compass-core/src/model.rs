@@ -187,10 +187,16 @@ pub struct Subject {
 
 impl Subject {
     pub fn service(service: impl Into<String>) -> Self {
-        Self { service: service.into(), component: None }
+        Self {
+            service: service.into(),
+            component: None,
+        }
     }
     pub fn with_component(service: impl Into<String>, component: impl Into<String>) -> Self {
-        Self { service: service.into(), component: Some(component.into()) }
+        Self {
+            service: service.into(),
+            component: Some(component.into()),
+        }
     }
 }
 
@@ -232,7 +238,11 @@ pub enum Locator {
     /// A query against a data source (PromQL, LogQL, a trace search), verbatim.
     Query { language: String, query: String },
     /// Lines of a file, 1-based and inclusive.
-    File { path: String, first_line: u64, last_line: u64 },
+    File {
+        path: String,
+        first_line: u64,
+        last_line: u64,
+    },
 }
 
 /// A small sample of the data.
@@ -332,12 +342,32 @@ pub enum DisproofStrategy {
     Threshold,
 }
 
+impl DisproofStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisproofStrategy::Temporal => "temporal",
+            DisproofStrategy::Scope => "scope",
+            DisproofStrategy::Threshold => "threshold",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisproofOutcome {
     Survived,
     Disproven,
     Inconclusive,
+}
+
+impl DisproofOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisproofOutcome::Survived => "survived",
+            DisproofOutcome::Disproven => "disproven",
+            DisproofOutcome::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// One attempt to disprove a hypothesis.

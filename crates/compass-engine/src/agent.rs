@@ -30,6 +30,8 @@ pub struct AgentOutput {
     pub observations: Vec<Observation>,
     /// Data problems met (malformed lines, a missing file): the agent ran but is degraded.
     pub problems: Vec<String>,
+    /// What the agent spent, for the record. Agents charge `ctx.budget` as they spend
+    /// (that is what lets the coordinator cancel the others when it runs out).
     pub cost: Cost,
 }
 
@@ -39,6 +41,8 @@ pub enum AgentError {
     MissingSource(&'static str),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error("timed out after {} s", .0.as_secs_f64())]
+    TimedOut(std::time::Duration),
     #[error("budget exhausted")]
     BudgetExhausted,
     #[error("internal error: {0}")]
@@ -59,7 +63,11 @@ pub trait Agent: Send + Sync {
     /// Root-cause categories this agent is good at (weights its votes in conflicts).
     fn expertise(&self) -> &'static [Category];
     /// Query the data sources for the incident window and report what was seen.
-    async fn observe(&self, incident: &Incident, ctx: &AgentContext) -> Result<AgentOutput, AgentError>;
+    async fn observe(
+        &self,
+        incident: &Incident,
+        ctx: &AgentContext,
+    ) -> Result<AgentOutput, AgentError>;
     /// Turn this agent's observations into hypotheses (pure).
     fn orient(&self, observations: &[Observation], ctx: &AgentContext) -> Vec<Hypothesis>;
 }
