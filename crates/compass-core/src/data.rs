@@ -50,10 +50,18 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn eq(label: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { label: label.into(), value: value.into(), negate: false }
+        Self {
+            label: label.into(),
+            value: value.into(),
+            negate: false,
+        }
     }
     pub fn ne(label: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { label: label.into(), value: value.into(), negate: true }
+        Self {
+            label: label.into(),
+            value: value.into(),
+            negate: true,
+        }
     }
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let v = labels.get(&self.label).map(String::as_str).unwrap_or("");
@@ -80,14 +88,29 @@ impl MetricQuery {
             let m: Vec<String> = self
                 .matchers
                 .iter()
-                .map(|m| format!("{}{}\"{}\"", m.label, if m.negate { "!=" } else { "=" }, m.value))
+                .map(|m| {
+                    format!(
+                        "{}{}\"{}\"",
+                        m.label,
+                        if m.negate { "!=" } else { "=" },
+                        m.value
+                    )
+                })
                 .collect();
-            if m.is_empty() { name.to_string() } else { format!("{name}{{{}}}", m.join(",")) }
+            if m.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}{{{}}}", m.join(","))
+            }
         };
         let by = self.by.join(",");
         match self.func {
             MetricFunc::Gauge => {
-                format!("{} by ({by}) ({})", self.aggregation.as_str(), sel(&self.metric))
+                format!(
+                    "{} by ({by}) ({})",
+                    self.aggregation.as_str(),
+                    sel(&self.metric)
+                )
             }
             MetricFunc::Rate { window_s } => format!(
                 "{} by ({by}) (rate({}[{window_s}s]))",
@@ -95,7 +118,11 @@ impl MetricQuery {
                 sel(&self.metric)
             ),
             MetricFunc::HistogramQuantile { q, window_s } => {
-                let by_le = if by.is_empty() { "le".to_string() } else { format!("le,{by}") };
+                let by_le = if by.is_empty() {
+                    "le".to_string()
+                } else {
+                    format!("le,{by}")
+                };
                 format!(
                     "histogram_quantile({q}, sum by ({by_le}) (rate({}[{window_s}s])))",
                     sel(&format!("{}_bucket", self.metric))
@@ -229,13 +256,22 @@ impl CallGraph {
         self.edges.is_empty()
     }
     pub fn services(&self) -> BTreeSet<&str> {
-        self.edges.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect()
+        self.edges
+            .iter()
+            .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+            .collect()
     }
     pub fn callees<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.edges.iter().filter(move |(a, _)| a == service).map(|(_, b)| b.as_str())
+        self.edges
+            .iter()
+            .filter(move |(a, _)| a == service)
+            .map(|(_, b)| b.as_str())
     }
     pub fn callers<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.edges.iter().filter(move |(_, b)| b == service).map(|(a, _)| a.as_str())
+        self.edges
+            .iter()
+            .filter(move |(_, b)| b == service)
+            .map(|(a, _)| a.as_str())
     }
     /// Every service that (transitively) calls `service`: its blast radius upstream.
     pub fn upstream(&self, service: &str) -> BTreeSet<String> {

@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod model;
+pub mod orient;
 
 pub use data::*;
 pub use model::*;

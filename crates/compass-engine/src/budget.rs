@@ -26,7 +26,11 @@ pub struct Budget(Arc<Inner>);
 impl Budget {
     pub fn new(limits: BudgetLimits) -> Self {
         let (tx, _rx) = watch::channel(false);
-        Budget(Arc::new(Inner { limits, spent: Mutex::new(Cost::default()), exhausted: tx }))
+        Budget(Arc::new(Inner {
+            limits,
+            spent: Mutex::new(Cost::default()),
+            exhausted: tx,
+        }))
     }
     pub fn unlimited() -> Self {
         Self::new(BudgetLimits::default())

@@ -2,11 +2,14 @@
 //! budget, and circuit breakers. Names no concrete backend.
 
 pub mod agent;
+pub mod breaker;
 pub mod budget;
 pub mod catalog;
+pub mod coordinator;
 pub mod ports;
 
 pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
 pub use budget::{Budget, BudgetLimits};
 pub use catalog::MetricCatalog;
+pub use coordinator::{Coordinator, CoordinatorConfig, ProgressEvent, ProgressFn};
 pub use ports::*;

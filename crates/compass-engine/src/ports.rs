@@ -146,10 +146,19 @@ pub struct DataSources {
 impl std::fmt::Debug for DataSources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataSources")
-            .field("metrics", &self.metrics.as_ref().map(|s| s.name().to_string()))
+            .field(
+                "metrics",
+                &self.metrics.as_ref().map(|s| s.name().to_string()),
+            )
             .field("logs", &self.logs.as_ref().map(|s| s.name().to_string()))
-            .field("traces", &self.traces.as_ref().map(|s| s.name().to_string()))
-            .field("changes", &self.changes.as_ref().map(|s| s.name().to_string()))
+            .field(
+                "traces",
+                &self.traces.as_ref().map(|s| s.name().to_string()),
+            )
+            .field(
+                "changes",
+                &self.changes.as_ref().map(|s| s.name().to_string()),
+            )
             .finish()
     }
 }
