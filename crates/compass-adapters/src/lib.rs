@@ -1,1 +1,12 @@
-//! placeholder crate root, replaced by the crate author.
+//! COMPASS data-source adapters: each backend turns its own storage format into the
+//! telemetry values of `compass-core` behind the ports of `compass-engine`.
+//!
+//! Today there is one backend, the offline [bundle](bundle) directory written by
+//! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
+
+pub mod bundle;
+
+pub use bundle::{
+    BundleChanges, BundleError, BundleErrorKind, BundleLogs, BundleMetrics, BundleSource,
+    BundleTraces, Manifest, Truth, read_truth,
+};

@@ -1,0 +1,365 @@
+//! Lazy, seekable reading of large JSON-lines files (`logs.jsonl`, `traces.jsonl`).
+//!
+//! Nothing is read until the first query. That query scans the file once to build a
+//! sparse index: for every block of [`BLOCK_LINES`] lines, its byte offset, 1-based line
+//! number and the first timestamp at or after it. A query then seeks to the last block
+//! that starts before its range, streams lines from there in fixed-size chunks (never
+//! the whole file), and stops at the first record past the range (files are sorted by
+//! time). Pages end with an opaque cursor, `"<byte offset>:<line number>"` of the next
+//! matching line. Malformed lines are skipped and reported with file and line.
+
+use super::error::read_error;
+use compass_core::{EpochMs, TimeRange};
+use compass_engine::{Page, SourceError, SourceResult};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Lines per index block.
+pub(crate) const BLOCK_LINES: u64 = 4096;
+/// Bytes read from the file at a time.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Problem messages listed per page; the rest are counted.
+pub(crate) const MAX_PROBLEMS_PER_PAGE: usize = 20;
+
+/// Where a line starts: byte offset and 1-based line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub offset: u64,
+    pub line: u64,
+}
+
+impl Position {
+    pub const START: Position = Position { offset: 0, line: 1 };
+
+    fn cursor(self) -> String {
+        format!("{}:{}", self.offset, self.line)
+    }
+}
+
+/// Call `visit` with every line from `from` on (without its `\n` or `\r\n`) and the
+/// line's position, until it breaks. Returns where it broke, or `None` at the end of
+/// the file. Reads the file in chunks of [`CHUNK_BYTES`] (more only for longer lines).
+pub(crate) fn stream_lines(
+    path: &Path,
+    from: Position,
+    mut visit: impl FnMut(&[u8], Position) -> ControlFlow<()>,
+) -> io::Result<Option<Position>> {
+    let mut file = File::open(path)?;
+    if from.offset > 0 {
+        file.seek(SeekFrom::Start(from.offset))?;
+    }
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut pos = from;
+    loop {
+        while let Some(newline) = memchr::memchr(b'\n', &buf[start..end]) {
+            let line = &buf[start..start + newline];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if visit(line, pos).is_break() {
+                return Ok(Some(pos));
+            }
+            start += newline + 1;
+            pos = Position {
+                offset: pos.offset + newline as u64 + 1,
+                line: pos.line + 1,
+            };
+        }
+        buf.copy_within(start..end, 0);
+        end -= start;
+        start = 0;
+        if end == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let read = match file.read(&mut buf[end..]) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if read == 0 {
+            if end > 0 {
+                let line = &buf[..end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if visit(line, pos).is_break() {
+                    return Ok(Some(pos));
+                }
+            }
+            return Ok(None);
+        }
+        end += read;
+    }
+}
+
+/// The first timestamp of every block of lines.
+#[derive(Debug)]
+pub(crate) struct SparseIndex {
+    /// Block starts with the first timestamp at or after them (`EpochMs::MAX` when no
+    /// later line has one).
+    blocks: Vec<(Position, EpochMs)>,
+    /// Whether block timestamps never decrease (otherwise queries read everything).
+    sorted: bool,
+    len: u64,
+}
+
+impl SparseIndex {
+    /// Where to start reading for records at or after `start`.
+    fn seek(&self, start: EpochMs) -> Position {
+        if !self.sorted {
+            return Position::START;
+        }
+        match self.blocks.partition_point(|&(_, ts)| ts < start) {
+            0 => Position::START,
+            i => self.blocks[i - 1].0,
+        }
+    }
+}
+
+/// One JSON-lines file of a bundle, with its index built on first use.
+#[derive(Debug)]
+pub(crate) struct JsonlFile {
+    /// File name within the bundle, as problems cite it (`logs.jsonl`).
+    pub name: &'static str,
+    pub path: PathBuf,
+    /// The port that reads it (`bundle:logs`), as errors cite it.
+    pub source_name: &'static str,
+    /// The timestamp of a line, used for the index.
+    timestamp_of: fn(&[u8]) -> Option<EpochMs>,
+    index: OnceLock<Result<SparseIndex, SourceError>>,
+}
+
+/// What a line parser says about one line.
+pub(crate) type LineResult<T> = Result<(EpochMs, Option<T>), String>;
+
+impl JsonlFile {
+    pub fn new(
+        dir: &Path,
+        name: &'static str,
+        source_name: &'static str,
+        timestamp_of: fn(&[u8]) -> Option<EpochMs>,
+    ) -> Self {
+        Self {
+            name,
+            path: dir.join(name),
+            source_name,
+            timestamp_of,
+            index: OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> SourceResult<&SparseIndex> {
+        self.index
+            .get_or_init(|| self.build_index())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn build_index(&self) -> SourceResult<SparseIndex> {
+        let started = Instant::now();
+        let mut blocks: Vec<(Position, Option<EpochMs>)> = Vec::new();
+        let mut lines = 0u64;
+        let mut len = 0u64;
+        stream_lines(&self.path, Position::START, |line, pos| {
+            if (pos.line - 1) % BLOCK_LINES == 0 {
+                blocks.push((pos, None));
+            }
+            if let Some(last) = blocks.last_mut()
+                && last.1.is_none()
+            {
+                last.1 = (self.timestamp_of)(line);
+            }
+            lines = pos.line;
+            len = pos.offset + line.len() as u64;
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| read_error(self.source_name, &self.path, &e))?;
+        let len = std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .unwrap_or(len);
+        // A block without a timestamp of its own takes the next one found after it.
+        let mut next = EpochMs::MAX;
+        let mut filled: Vec<(Position, EpochMs)> = blocks
+            .into_iter()
+            .rev()
+            .map(|(pos, ts)| {
+                next = ts.unwrap_or(next);
+                (pos, next)
+            })
+            .collect();
+        filled.reverse();
+        let sorted = filled.windows(2).all(|w| w[0].1 <= w[1].1);
+        if !sorted {
+            tracing::warn!(file = %self.path.display(), "not sorted by time; queries read the whole file");
+        }
+        tracing::debug!(
+            file = %self.path.display(),
+            lines,
+            blocks = filled.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "indexed"
+        );
+        Ok(SparseIndex {
+            blocks: filled,
+            sorted,
+            len,
+        })
+    }
+
+    fn parse_cursor(&self, cursor: &str, index: &SparseIndex) -> SourceResult<Position> {
+        let rejected = || SourceError::QueryRejected {
+            source_name: self.source_name.to_string(),
+            detail: format!(
+                "invalid cursor {cursor:?} for {} (pass the `next` of the previous page unchanged)",
+                self.name
+            ),
+        };
+        let (offset, line) = cursor.split_once(':').ok_or_else(rejected)?;
+        let offset: u64 = offset.parse().map_err(|_| rejected())?;
+        let line: u64 = line.parse().map_err(|_| rejected())?;
+        if line == 0 || offset > index.len {
+            return Err(rejected());
+        }
+        if offset > 0 {
+            // A cursor points just after a newline.
+            let mut file =
+                File::open(&self.path).map_err(|e| read_error(self.source_name, &self.path, &e))?;
+            let mut byte = [0u8];
+            file.seek(SeekFrom::Start(offset - 1))
+                .and_then(|_| file.read_exact(&mut byte))
+                .map_err(|e| read_error(self.source_name, &self.path, &e))?;
+            if byte[0] != b'\n' {
+                return Err(rejected());
+            }
+        }
+        Ok(Position { offset, line })
+    }
+
+    /// One page of the records in `range`, in file order. `parse` turns a line into
+    /// its timestamp and, if the record is in the range and wanted, the item.
+    pub fn read_page<T>(
+        &self,
+        range: TimeRange,
+        cursor: Option<&str>,
+        limit: usize,
+        mut parse: impl FnMut(&[u8], Position) -> LineResult<T>,
+    ) -> SourceResult<Page<T>> {
+        if limit == 0 {
+            return Err(SourceError::QueryRejected {
+                source_name: self.source_name.to_string(),
+                detail: "page limit must be at least 1".to_string(),
+            });
+        }
+        let index = self.index()?;
+        let from = match cursor {
+            Some(cursor) => self.parse_cursor(cursor, index)?,
+            None if range.is_empty() => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                    problems: Vec::new(),
+                });
+            }
+            None => index.seek(range.start),
+        };
+        let mut items = Vec::new();
+        let mut problems = Problems::new(self.name);
+        let mut next = None;
+        stream_lines(&self.path, from, |line, pos| {
+            if line.trim_ascii().is_empty() {
+                return ControlFlow::Continue(());
+            }
+            match parse(line, pos) {
+                Err(what) => problems.push(pos.line, &what),
+                Ok((ts, _)) if ts >= range.end && index.sorted => return ControlFlow::Break(()),
+                Ok((ts, Some(item))) if range.contains(ts) => {
+                    if items.len() == limit {
+                        next = Some(pos);
+                        return ControlFlow::Break(());
+                    }
+                    items.push(item);
+                }
+                Ok(_) => {}
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| read_error(self.source_name, &self.path, &e))?;
+        let mut problems = problems.finish();
+        if !index.sorted {
+            problems.insert(
+                0,
+                format!("{} is not sorted by time; read all of it", self.name),
+            );
+        }
+        Ok(Page {
+            items,
+            next: next.map(Position::cursor),
+            problems,
+        })
+    }
+
+    /// Visit every parseable record whose timestamp is in `range`; returns how many
+    /// lines were malformed.
+    pub fn for_each_in_range(
+        &self,
+        range: TimeRange,
+        mut visit: impl FnMut(&[u8]) -> Result<EpochMs, String>,
+    ) -> SourceResult<u64> {
+        let index = self.index()?;
+        if range.is_empty() {
+            return Ok(0);
+        }
+        let mut malformed = 0;
+        stream_lines(&self.path, index.seek(range.start), |line, _| {
+            if line.trim_ascii().is_empty() {
+                return ControlFlow::Continue(());
+            }
+            match visit(line) {
+                Err(_) => malformed += 1,
+                Ok(ts) if ts >= range.end && index.sorted => return ControlFlow::Break(()),
+                Ok(_) => {}
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| read_error(self.source_name, &self.path, &e))?;
+        Ok(malformed)
+    }
+}
+
+/// Problem messages of one page: the first few in full, the rest counted.
+#[derive(Debug)]
+struct Problems {
+    file: &'static str,
+    listed: Vec<String>,
+    unlisted: u64,
+}
+
+impl Problems {
+    fn new(file: &'static str) -> Self {
+        Self {
+            file,
+            listed: Vec::new(),
+            unlisted: 0,
+        }
+    }
+
+    fn push(&mut self, line: u64, what: &str) {
+        if self.listed.len() < MAX_PROBLEMS_PER_PAGE {
+            self.listed
+                .push(format!("{} line {line}: {what}", self.file));
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.unlisted > 0 {
+            self.listed.push(format!(
+                "{}: {} more malformed lines on this page not listed",
+                self.file, self.unlisted
+            ));
+        }
+        self.listed
+    }
+}
