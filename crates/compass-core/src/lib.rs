@@ -4,8 +4,10 @@
 //! range and returns results. Missing or odd data gives a partial result plus notes.
 
 pub mod data;
+pub mod logmine;
 pub mod model;
 pub mod orient;
+pub mod stats;
 
 pub use data::*;
 pub use model::*;
