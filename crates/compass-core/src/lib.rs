@@ -4,6 +4,7 @@
 //! range and returns results. Missing or odd data gives a partial result plus notes.
 
 pub mod data;
+pub mod detect;
 pub mod logmine;
 pub mod model;
 pub mod orient;
