@@ -30,7 +30,8 @@ fn series(f: impl Fn(usize) -> f64) -> Vec<(EpochMs, f64)> {
 #[test]
 fn metric_shift_table() {
     // (name, series, expected direction, expected onset step)
-    let cases: Vec<(&str, Points, Option<(Direction, i64)>)> = vec![
+    type Case = (&'static str, Points, Option<(Direction, i64)>);
+    let cases: Vec<Case> = vec![
         (
             "latency x5 from step 50",
             series(|i| if i >= 50 { 0.5 } else { 0.1 }),
