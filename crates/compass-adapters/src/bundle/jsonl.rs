@@ -363,3 +363,73 @@ impl Problems {
         self.listed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `lines` lines where line `n` has timestamp `n / 4` (so runs of
+    /// equal timestamps cross block boundaries) and line 4097 is garbage.
+    fn numbered_file(lines: u64) -> (tempfile::TempDir, JsonlFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (1..=lines)
+            .map(|n| match n {
+                4097 => "garbage\n".to_string(),
+                _ => format!("{{\"t\":{}}}\n", n / 4),
+            })
+            .collect();
+        std::fs::write(dir.path().join("x.jsonl"), text).unwrap();
+        let ts = |line: &[u8]| -> Option<EpochMs> {
+            let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+            value["t"].as_i64()
+        };
+        let file = JsonlFile::new(dir.path(), "x.jsonl", "test", ts);
+        (dir, file)
+    }
+
+    #[test]
+    fn index_seeks_to_the_block_before_the_range() {
+        let (_dir, file) = numbered_file(10_000);
+        let index = file.index().unwrap();
+        assert_eq!(index.blocks.len(), 3);
+        assert!(index.sorted);
+        // Block 1 starts with the garbage line 4097; its key is line 4098's time.
+        let block1 = index.blocks[1];
+        assert_eq!(block1.0.line, 4097);
+        assert_eq!(block1.1, 4098 / 4);
+        // Line 4096 (block 0) has the same time as block 1's key: start in block 0.
+        assert_eq!(index.seek(1024), Position::START);
+        assert_eq!(index.seek(1025), block1.0);
+        assert_eq!(index.seek(EpochMs::MAX), index.blocks[2].0);
+        // The block offsets are the real line starts.
+        let mut seen = Vec::new();
+        stream_lines(&file.path, block1.0, |line, pos| {
+            seen.push((line.to_vec(), pos.line));
+            ControlFlow::Break(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(b"garbage".to_vec(), 4097)]);
+    }
+
+    #[test]
+    fn lines_longer_than_a_chunk_are_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(CHUNK_BYTES * 2 + 17);
+        std::fs::write(dir.path().join("x"), format!("a\r\n{long}\nb")).unwrap();
+        let mut seen = Vec::new();
+        stream_lines(&dir.path().join("x"), Position::START, |line, pos| {
+            seen.push((line.len(), pos));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let second = Position { offset: 3, line: 2 };
+        let third = Position {
+            offset: 3 + long.len() as u64 + 1,
+            line: 3,
+        };
+        assert_eq!(
+            seen,
+            [(1, Position::START), (long.len(), second), (1, third)]
+        );
+    }
+}
