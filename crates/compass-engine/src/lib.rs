@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod budget;
 pub mod catalog;
 pub mod coordinator;
+pub mod fakes;
 pub mod ports;
 
 pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
