@@ -2,6 +2,7 @@
 //! budget, and circuit breakers. Names no concrete backend.
 
 pub mod agent;
+pub mod agents;
 pub mod breaker;
 pub mod budget;
 pub mod catalog;

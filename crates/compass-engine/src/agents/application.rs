@@ -1,0 +1,420 @@
+//! The application agent (logs): pages through every log line of the baseline and
+//! incident windows, mines templates per service, and reports error surges, new
+//! templates and per-template rate shifts. Errors whose lines name a callee ("call to
+//! X failed") are symptoms; the deepest service with originating errors is the likely
+//! cause. Proposes error injection.
+
+use super::common::*;
+use crate::agent::{Agent, AgentContext, AgentError, AgentOutput};
+use crate::ports::LogQuery;
+use async_trait::async_trait;
+use compass_core::detect::{
+    ShiftConfig, TemplateShiftConfig, WindowCounts, bucket_counts, error_keyword, metric_shift,
+    rate_shift, template_shifts,
+};
+use compass_core::logmine::{TemplateId, TemplateMiner};
+use compass_core::stats::Direction;
+use compass_core::{
+    Category, Confidence, EpochMs, FaultKind, Hypothesis, Incident, LogLevel, LogRecord,
+    Observation, ObservationKind, QualityGrade, RootCause, Subject,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+const NAME: &str = "application";
+/// Component of error observations whose lines name one of the service's callees.
+pub(crate) const FROM_CALLEE: &str = "errors-naming-callee";
+/// Component of error observations of the service's own making.
+pub(crate) const OWN: &str = "errors";
+/// Template shifts reported per service.
+const MAX_SHIFTS: usize = 3;
+
+#[derive(Debug, Default)]
+pub struct ApplicationAgent;
+
+#[derive(Debug, Default)]
+struct TemplateStats {
+    counts: [u64; 2],
+    max_level: Option<LogLevel>,
+    error_level_lines: u64,
+    times: Vec<EpochMs>,
+    samples: Vec<LogRecord>,
+}
+
+#[derive(Debug, Default)]
+struct ServiceLogs {
+    miner: TemplateMiner,
+    templates: Vec<TemplateStats>,
+}
+
+impl ServiceLogs {
+    fn add(&mut self, window: usize, r: LogRecord) {
+        let id = self.miner.add(&r.message) as usize;
+        if self.templates.len() <= id {
+            self.templates.resize_with(id + 1, TemplateStats::default);
+        }
+        let t = &mut self.templates[id];
+        t.counts[window] += 1;
+        t.max_level = t.max_level.max(Some(r.level));
+        t.error_level_lines += u64::from(r.level.is_error());
+        t.times.push(r.ts);
+        if window == 1 && t.samples.len() < SAMPLE_LINES {
+            t.samples.push(r);
+        }
+    }
+    /// Whether template `id` reports failures (see `detect::is_error_line`).
+    fn is_error(&self, id: usize) -> bool {
+        let t = &self.templates[id];
+        let text = self.miner.template(id as TemplateId);
+        t.error_level_lines > 0
+            || match error_keyword(text) {
+                Some(k)
+                    if [
+                        "exception",
+                        "traceback",
+                        "panic",
+                        "fatal",
+                        "stack trace",
+                        "out of memory",
+                    ]
+                    .contains(&k) =>
+                {
+                    true
+                }
+                Some(_) => t.max_level >= Some(LogLevel::Warn),
+                None => false,
+            }
+    }
+}
+
+/// Whether `text` names one of `names` as a whole word.
+fn names_any(text: &str, names: &BTreeSet<&str>) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .any(|w| names.contains(w))
+}
+
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max {
+        format!("{}...", line.chars().take(max).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+impl ApplicationAgent {
+    fn analyse_service(
+        &self,
+        ctx: &AgentContext,
+        source: &str,
+        service: &str,
+        logs: &ServiceLogs,
+        log: &mut ObservationLog,
+    ) {
+        let w = ctx.window;
+        let q = LogQuery {
+            service: Some(service.to_string()),
+            min_level: None,
+        };
+        let bucket = ctx.step_ms.max(60_000);
+        let callees: BTreeSet<&str> = if ctx.graph.is_empty() {
+            ctx.services
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != service)
+                .collect()
+        } else {
+            ctx.graph.callees(service).collect()
+        };
+        let counts: Vec<WindowCounts<usize>> = logs
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(i, t)| WindowCounts {
+                key: i,
+                baseline: t.counts[0],
+                incident: t.counts[1],
+            })
+            .collect();
+        let shifts = template_shifts(&counts, &w, &TemplateShiftConfig::default());
+        // Error surge over all error templates of the service.
+        let errors: Vec<usize> = (0..logs.templates.len())
+            .filter(|&i| logs.is_error(i))
+            .collect();
+        let total = WindowCounts {
+            key: (),
+            baseline: errors.iter().map(|&i| logs.templates[i].counts[0]).sum(),
+            incident: errors.iter().map(|&i| logs.templates[i].counts[1]).sum(),
+        };
+        if let Some(surge) = rate_shift(&total, &w, &TemplateShiftConfig::default()) {
+            let error_times: Vec<EpochMs> = errors
+                .iter()
+                .flat_map(|&i| logs.templates[i].times.iter().copied())
+                .collect();
+            let series = bucket_counts(&error_times, w.whole(), bucket);
+            let onset = metric_shift(&series, &w, &ShiftConfig::counts())
+                .filter(|s| s.direction() == Direction::Up)
+                .map_or_else(
+                    || {
+                        error_times
+                            .iter()
+                            .copied()
+                            .filter(|t| w.incident.contains(*t))
+                            .min()
+                            .unwrap_or(w.incident.start)
+                    },
+                    |s| s.onset(),
+                );
+            // The surging error templates, strongest first.
+            let surging: Vec<usize> = shifts
+                .iter()
+                .map(|s| s.key)
+                .filter(|k| errors.contains(k))
+                .collect();
+            let top = surging.first().copied().or_else(|| {
+                errors
+                    .iter()
+                    .copied()
+                    .max_by_key(|&i| logs.templates[i].counts[1])
+            });
+            let own = surging
+                .iter()
+                .any(|&i| !names_any(logs.miner.template(i as TemplateId), &callees));
+            let lines: Vec<&LogRecord> = top
+                .map(|i| logs.templates[i].samples.iter().collect())
+                .unwrap_or_default();
+            let summary = format!(
+                "{service} error lines {} from {} ({:.1}/min vs {:.1}/min){}",
+                times(surge.ratio),
+                hhmm(onset),
+                surge.incident_rate,
+                surge.baseline_rate,
+                top.map(|i| format!(
+                    ": \"{}\"",
+                    first_line(logs.miner.template(i as TemplateId), 100)
+                ))
+                .unwrap_or_default()
+            );
+            let ev = log_evidence(
+                source,
+                &q,
+                &ctx.catalog.service_label,
+                w.incident,
+                &lines,
+                QualityGrade::Direct,
+                summary,
+            );
+            let component = if own || surging.is_empty() {
+                OWN
+            } else {
+                FROM_CALLEE
+            };
+            log.push(
+                ObservationKind::ErrorRateSurge,
+                Subject::with_component(service, component),
+                onset,
+                w.incident.end,
+                surge.ratio,
+                surge.confidence,
+                ev,
+            );
+        }
+        // New and surging templates that matter (errors or warnings).
+        for s in shifts
+            .iter()
+            .filter(|s| {
+                logs.is_error(s.key) || logs.templates[s.key].max_level >= Some(LogLevel::Warn)
+            })
+            .take(MAX_SHIFTS)
+        {
+            let t = &logs.templates[s.key];
+            let text = logs.miner.template(s.key as TemplateId);
+            let first = t
+                .times
+                .iter()
+                .copied()
+                .filter(|x| w.incident.contains(*x))
+                .min()
+                .unwrap_or(w.incident.start);
+            let onset = if s.is_new {
+                first
+            } else {
+                metric_shift(
+                    &bucket_counts(&t.times, w.whole(), bucket),
+                    &w,
+                    &ShiftConfig::counts(),
+                )
+                .filter(|x| x.direction() == Direction::Up)
+                .map_or(first, |x| x.onset())
+            };
+            let kind = if s.is_new {
+                ObservationKind::NewLogTemplate
+            } else {
+                ObservationKind::LogSpike
+            };
+            let summary = format!(
+                "{} template in {service} from {} ({} lines, {:.1}/min vs {:.1}/min): \"{}\"",
+                if s.is_new { "new" } else { "surging" },
+                hhmm(onset),
+                s.incident,
+                s.incident_rate,
+                s.baseline_rate,
+                first_line(text, 100)
+            );
+            let lines: Vec<&LogRecord> = t.samples.iter().collect();
+            let quality = if logs.is_error(s.key) {
+                QualityGrade::Direct
+            } else {
+                QualityGrade::Indirect
+            };
+            let ev = log_evidence(
+                source,
+                &q,
+                &ctx.catalog.service_label,
+                w.incident,
+                &lines,
+                quality,
+                summary,
+            );
+            let component = if !logs.is_error(s.key) {
+                "warnings"
+            } else if names_any(text, &callees) {
+                FROM_CALLEE
+            } else {
+                OWN
+            };
+            log.push(
+                kind,
+                Subject::with_component(service, component),
+                onset,
+                w.incident.end,
+                s.ratio,
+                s.confidence,
+                ev,
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl Agent for ApplicationAgent {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn expertise(&self) -> &'static [Category] {
+        &[Category::Application]
+    }
+    async fn observe(
+        &self,
+        _incident: &Incident,
+        ctx: &AgentContext,
+    ) -> Result<AgentOutput, AgentError> {
+        let logs = logs_source(ctx)?;
+        let mut per_service: BTreeMap<String, ServiceLogs> = BTreeMap::new();
+        let mut problems = Vec::new();
+        let all = LogQuery::default();
+        for (window, range) in [ctx.window.baseline, ctx.window.incident]
+            .into_iter()
+            .enumerate()
+        {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = logs
+                    .fetch_logs(&all, range, cursor.as_deref(), PAGE_LIMIT)
+                    .await?;
+                problems.extend(page.problems);
+                for r in page.items {
+                    if !per_service.contains_key(&r.service) {
+                        per_service.insert(r.service.clone(), ServiceLogs::default());
+                    }
+                    per_service
+                        .get_mut(&r.service)
+                        .expect("inserted")
+                        .add(window, r);
+                }
+                cursor = page.next;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut log = ObservationLog::new(NAME);
+        for (service, s) in &per_service {
+            self.analyse_service(ctx, logs.name(), service, s, &mut log);
+        }
+        Ok(AgentOutput {
+            observations: log.observations,
+            problems,
+            ..AgentOutput::default()
+        })
+    }
+
+    fn orient(&self, observations: &[Observation], ctx: &AgentContext) -> Vec<Hypothesis> {
+        let is_error_obs = |o: &&Observation| {
+            matches!(
+                o.kind,
+                ObservationKind::ErrorRateSurge
+                    | ObservationKind::NewLogTemplate
+                    | ObservationKind::LogSpike
+            ) && matches!(
+                o.subject.component.as_deref(),
+                Some(OWN) | Some(FROM_CALLEE)
+            )
+        };
+        let erroring: BTreeSet<&str> = observations
+            .iter()
+            .filter(is_error_obs)
+            .map(|o| o.subject.service.as_str())
+            .collect();
+        let mut out = Vec::new();
+        for &service in &erroring {
+            let obs: Vec<&Observation> = observations
+                .iter()
+                .filter(is_error_obs)
+                .filter(|o| o.subject.service == service)
+                .collect();
+            let own: Vec<&Observation> = obs
+                .iter()
+                .copied()
+                .filter(|o| o.subject.component.as_deref() == Some(OWN))
+                .collect();
+            let below = ctx.graph.downstream(service);
+            let deepest = !erroring.iter().any(|o| *o != service && below.contains(*o));
+            let top = obs.iter().map(|o| o.confidence).fold(0.0, f64::max);
+            let new_template = own
+                .iter()
+                .any(|o| o.kind == ObservationKind::NewLogTemplate);
+            let value = match (deepest, !own.is_empty()) {
+                (true, true) => 0.45 + 0.35 * top + if new_template { 0.05 } else { 0.0 },
+                (true, false) => 0.25,
+                (false, _) => 0.1,
+            };
+            let mut reasoning = obs
+                .iter()
+                .map(|o| o.evidence.summary.as_str())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !deepest {
+                reasoning.push_str("; a callee fails too");
+            }
+            out.push(Hypothesis::from_observations(
+                NAME,
+                RootCause {
+                    service: service.to_string(),
+                    component: None,
+                    fault_kind: FaultKind::ErrorInjection,
+                },
+                format!("{service} throws errors of its own making"),
+                &obs,
+                Confidence {
+                    value: value.min(0.9),
+                    reasoning,
+                },
+                vec![format!(
+                    "read the new exceptions of {service} and the code path they name"
+                )],
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,316 @@
+//! The tracing agent: attributes latency and errors down the call graph from spans.
+//! A service whose own (self) time per request rises is where latency originates; a
+//! service whose server spans fail with no failing callee below is where errors
+//! originate; a call whose client-to-server gap grows points at the network to the
+//! callee. Callers that only wait on or pass on these are marked as symptoms. Blames
+//! the deepest anomalous service, not its callers.
+
+use super::common::*;
+use super::spans::{SpanAnalysis, analyse_window, search};
+use crate::agent::{Agent, AgentContext, AgentError, AgentOutput};
+use async_trait::async_trait;
+use compass_core::detect::{ShiftConfig, metric_shift};
+use compass_core::stats::Direction;
+use compass_core::{
+    Category, Confidence, FaultKind, Hypothesis, Incident, Observation, ObservationKind,
+    QualityGrade, RootCause, Span, Subject,
+};
+use std::collections::BTreeSet;
+
+const NAME: &str = "tracing";
+pub(crate) const ORIGIN: &str = "error-origin";
+pub(crate) const PROPAGATED: &str = "propagated";
+pub(crate) const SELF_TIME: &str = "self-time";
+
+#[derive(Debug, Default)]
+pub struct TracingAgent;
+
+/// NetworkDelay observations from client-to-server gaps (shared with the network agent).
+pub(crate) fn gap_observations(
+    ctx: &AgentContext,
+    a: &SpanAnalysis,
+    source: &str,
+    log: &mut ObservationLog,
+) {
+    let w = ctx.window;
+    let cfg = ShiftConfig::default().with_min_absolute(5.0);
+    for ((caller, peer), pair) in &a.pairs {
+        let points = pair.gap_ms.mean();
+        let Some(shift) =
+            metric_shift(&points, &w, &cfg).filter(|s| s.direction() == Direction::Up)
+        else {
+            continue;
+        };
+        let examples: Vec<&Span> = pair.examples.iter().map(|(_, i)| &a.spans[*i]).collect();
+        let summary = format!(
+            "calls {caller} -> {peer} spend {:.0} ms outside {peer}'s server span from {} (baseline {:.0} ms)",
+            shift.score.incident_level,
+            hhmm(shift.onset()),
+            shift.score.baseline_median
+        );
+        let what =
+            format!("client spans of {caller} with peer {peer}, minus their server child span");
+        let ev = span_evidence(
+            source,
+            search(ctx, &what),
+            w.whole(),
+            &examples,
+            QualityGrade::Direct,
+            summary,
+        );
+        log.push(
+            ObservationKind::NetworkDelay,
+            Subject::with_component(peer, format!("network from {caller}")),
+            shift.onset(),
+            w.incident.end,
+            shift.delta(),
+            shift.confidence,
+            ev,
+        );
+    }
+}
+
+fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mut ObservationLog) {
+    let w = ctx.window;
+    let latency_cfg = ShiftConfig::default().with_min_absolute(5.0);
+    let counts_cfg = ShiftConfig::counts();
+    for (service, s) in &a.services {
+        let self_points = s.self_ms.mean();
+        let self_shift =
+            metric_shift(&self_points, &w, &latency_cfg).filter(|x| x.direction() == Direction::Up);
+        if let Some(shift) = self_shift {
+            let examples: Vec<&Span> = s.slow_examples.iter().map(|(_, i)| &a.spans[*i]).collect();
+            let summary = format!(
+                "{service} spends {:.0} ms of its own time per request from {} (baseline {:.0} ms, {})",
+                shift.score.incident_level,
+                hhmm(shift.onset()),
+                shift.score.baseline_median,
+                times(shift.score.ratio)
+            );
+            let what = format!("server spans of {service}, duration minus child spans");
+            let ev = span_evidence(
+                source,
+                search(ctx, &what),
+                w.whole(),
+                &examples,
+                QualityGrade::Direct,
+                summary,
+            );
+            log.push(
+                ObservationKind::TraceLatencyAttribution,
+                Subject::with_component(service, SELF_TIME),
+                shift.onset(),
+                w.incident.end,
+                shift.score.ratio,
+                shift.confidence,
+                ev,
+            );
+        } else if let Some(shift) = metric_shift(&s.server_ms.mean(), &w, &latency_cfg)
+            .filter(|x| x.direction() == Direction::Up)
+        {
+            let examples: Vec<&Span> = s.slow_examples.iter().map(|(_, i)| &a.spans[*i]).collect();
+            let summary = format!(
+                "{service} server spans {} from {} while its own time is flat: waiting on callees",
+                times(shift.score.ratio),
+                hhmm(shift.onset())
+            );
+            let what = format!("server spans of {service}");
+            let ev = span_evidence(
+                source,
+                search(ctx, &what),
+                w.whole(),
+                &examples,
+                QualityGrade::Indirect,
+                summary,
+            );
+            log.push(
+                ObservationKind::LatencyShift,
+                Subject::with_component(service, PROPAGATED),
+                shift.onset(),
+                w.incident.end,
+                shift.score.ratio,
+                shift.confidence,
+                ev,
+            );
+        }
+        for (component, buckets, quality) in [
+            (ORIGIN, &s.error_origins, QualityGrade::Direct),
+            (PROPAGATED, &s.propagated_errors, QualityGrade::Indirect),
+        ] {
+            let points = buckets.totals(&a.grid);
+            let Some(shift) =
+                metric_shift(&points, &w, &counts_cfg).filter(|x| x.direction() == Direction::Up)
+            else {
+                continue;
+            };
+            let examples: Vec<&Span> = if component == ORIGIN {
+                s.error_examples.iter().map(|i| &a.spans[*i]).collect()
+            } else {
+                Vec::new()
+            };
+            let summary = if component == ORIGIN {
+                format!(
+                    "{service} fails {:.0} requests/min itself from {} (baseline {:.0}/min), no failing callee below",
+                    shift.score.incident_level * 60_000.0 / a.bucket_ms as f64,
+                    hhmm(shift.onset()),
+                    shift.score.baseline_median * 60_000.0 / a.bucket_ms as f64
+                )
+            } else {
+                format!(
+                    "{service} passes on errors from its callees from {}",
+                    hhmm(shift.onset())
+                )
+            };
+            let what = format!("server spans of {service} with status error");
+            let ev = span_evidence(
+                source,
+                search(ctx, &what),
+                w.whole(),
+                &examples,
+                quality,
+                summary,
+            );
+            log.push(
+                ObservationKind::TraceErrorPropagation,
+                Subject::with_component(service, component),
+                shift.onset(),
+                w.incident.end,
+                shift.score.incident_level,
+                shift.confidence,
+                ev,
+            );
+        }
+    }
+}
+
+/// `service` has no (transitive) callee among `others`.
+fn deepest(ctx: &AgentContext, service: &str, others: &BTreeSet<&str>) -> bool {
+    let below = ctx.graph.downstream(service);
+    !others.iter().any(|o| *o != service && below.contains(*o))
+}
+
+#[async_trait]
+impl Agent for TracingAgent {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn expertise(&self) -> &'static [Category] {
+        &[
+            Category::Application,
+            Category::Infrastructure,
+            Category::Network,
+        ]
+    }
+    async fn observe(
+        &self,
+        _incident: &Incident,
+        ctx: &AgentContext,
+    ) -> Result<AgentOutput, AgentError> {
+        let source = traces_source(ctx)?.name().to_string();
+        let a = analyse_window(ctx).await?;
+        let mut log = ObservationLog::new(NAME);
+        observe_services(ctx, &a, &source, &mut log);
+        gap_observations(ctx, &a, &source, &mut log);
+        Ok(AgentOutput {
+            observations: log.observations,
+            problems: a.problems,
+            ..AgentOutput::default()
+        })
+    }
+
+    fn orient(&self, observations: &[Observation], ctx: &AgentContext) -> Vec<Hypothesis> {
+        let with = |kind: ObservationKind, component: Option<&str>| -> Vec<&Observation> {
+            observations
+                .iter()
+                .filter(|o| {
+                    o.kind == kind
+                        && component.is_none_or(|c| o.subject.component.as_deref() == Some(c))
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        let mut propose = |obs: Vec<&Observation>,
+                           kind: FaultKind,
+                           component: Option<String>,
+                           value: f64,
+                           statement: String| {
+            let service = obs[0].subject.service.clone();
+            let reasoning = obs
+                .iter()
+                .map(|o| o.evidence.summary.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(Hypothesis::from_observations(
+                NAME,
+                RootCause {
+                    service: service.clone(),
+                    component,
+                    fault_kind: kind,
+                },
+                statement,
+                &obs,
+                Confidence { value, reasoning },
+                vec![format!(
+                    "open the slowest or failing traces through {service}"
+                )],
+            ));
+        };
+        let origins = with(ObservationKind::TraceErrorPropagation, Some(ORIGIN));
+        let origin_services: BTreeSet<&str> =
+            origins.iter().map(|o| o.subject.service.as_str()).collect();
+        for o in &origins {
+            let s = o.subject.service.as_str();
+            let value = if deepest(ctx, s, &origin_services) {
+                0.4 + 0.45 * o.confidence
+            } else {
+                0.12
+            };
+            propose(
+                vec![o],
+                FaultKind::ErrorInjection,
+                None,
+                value,
+                format!("errors originate in {s}: its requests fail with no failing callee below"),
+            );
+        }
+        let slow = with(ObservationKind::TraceLatencyAttribution, Some(SELF_TIME));
+        let slow_services: BTreeSet<&str> =
+            slow.iter().map(|o| o.subject.service.as_str()).collect();
+        for o in &slow {
+            let s = o.subject.service.as_str();
+            let value = if deepest(ctx, s, &slow_services) {
+                0.3 + 0.4 * o.confidence
+            } else {
+                0.1
+            };
+            propose(
+                vec![o],
+                FaultKind::Unknown,
+                None,
+                value,
+                format!("latency originates in {s}: its own work per request grew"),
+            );
+        }
+        let delays = with(ObservationKind::NetworkDelay, None);
+        let peers: BTreeSet<&str> = delays.iter().map(|o| o.subject.service.as_str()).collect();
+        for peer in peers {
+            let obs: Vec<&Observation> = delays
+                .iter()
+                .copied()
+                .filter(|o| o.subject.service == peer)
+                .collect();
+            let top = obs.iter().map(|o| o.confidence).fold(0.0, f64::max);
+            let value = (0.35 + 0.4 * top + 0.05 * (obs.len().min(3) as f64 - 1.0)).min(0.85);
+            propose(
+                obs,
+                FaultKind::NetworkLatency,
+                Some("network".into()),
+                value,
+                format!(
+                    "calls into {peer} are delayed in the network: callers wait longer than {peer} works"
+                ),
+            );
+        }
+        out
+    }
+}
