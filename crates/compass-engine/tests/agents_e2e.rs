@@ -83,6 +83,13 @@ async fn agents_find_the_injected_service() {
                     h.status.as_str(),
                     h.confidence.reasoning.chars().take(150).collect::<String>()
                 );
+                for d in h
+                    .disproof
+                    .iter()
+                    .filter(|d| d.outcome != compass_core::DisproofOutcome::Survived)
+                {
+                    println!("        {:?} {:?}: {}", d.strategy, d.outcome, d.observed);
+                }
             }
             let top = inv
                 .hypotheses

@@ -341,6 +341,8 @@ impl Agent for ApplicationAgent {
         for (service, s) in &per_service {
             self.analyse_service(ctx, logs.name(), service, s, &mut log);
         }
+        problems.sort();
+        problems.dedup();
         Ok(AgentOutput {
             observations: log.observations,
             problems,

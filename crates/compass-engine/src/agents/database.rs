@@ -239,6 +239,8 @@ impl Agent for DatabaseAgent {
                 }
             }
         }
+        problems.sort();
+        problems.dedup();
         Ok(AgentOutput {
             observations: log.observations,
             problems,

@@ -142,7 +142,13 @@ impl InfrastructureAgent {
         let limits = by_labels(run_query(ctx, &limit_q).await?, &by);
         // Strongest growing pod per service.
         let mut best: BTreeMap<String, (String, Growth, Points)> = BTreeMap::new();
+        // Pods born during the window (a rollout) warm up rather than leak: only pods
+        // that cover most of the baseline are judged.
+        let expected_baseline = (w.baseline.duration_ms() / ctx.step_ms.max(1)) as usize;
         for (key, points) in mem {
+            if points.iter().filter(|p| w.baseline.contains(p.0)).count() * 2 < expected_baseline {
+                continue;
+            }
             let limit = limits.get(&key).and_then(|l| l.last()).map(|p| p.1);
             let head = until_peak(&points, w.incident);
             let Some(g) = monotonic_growth(head, limit, &w, &GrowthConfig::default()) else {
@@ -259,6 +265,7 @@ impl InfrastructureAgent {
             .iter()
             .map(|o| o.subject.service.clone())
             .collect();
+        services.sort();
         services.dedup();
         if services.is_empty() {
             return Ok(());
