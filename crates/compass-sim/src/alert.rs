@@ -15,6 +15,9 @@ pub(crate) struct Alert {
     pub ms: i64,
     pub title: String,
     pub alertname: &'static str,
+    /// How far past its threshold the edge symptom gets within ten minutes of the fault
+    /// (>= 1 means the rule's condition really holds).
+    pub strength: f64,
 }
 
 pub(crate) fn evaluate(seed: u64, topo: &Topology, plan: &Plan, state: &State) -> Alert {
@@ -30,13 +33,22 @@ pub(crate) fn evaluate(seed: u64, topo: &Topology, plan: &Plan, state: &State) -
     let base_p99 = median(before.iter().map(|&k| p99(k)).collect());
     let base_err = median(before.iter().map(|&k| err(k)).collect());
     let errors = matches!(fault.kind, FaultKind::ErrorInjection | FaultKind::BadDeploy);
-    let firing = |k: usize| {
+    // The symptom relative to the rule's threshold (firing at >= 1).
+    let symptom = |k: usize| {
         if errors {
-            err(k) >= (2.0 * base_err).max(base_err + 0.004)
+            err(k) / (2.0 * base_err).max(base_err + 0.004)
         } else {
-            p99(k) >= 1.5 * base_p99 && p99(k) >= base_p99 + 20.0
+            (p99(k) / (1.5 * base_p99)).min(p99(k) / (base_p99 + 20.0))
         }
     };
+    let firing = |k: usize| symptom(k) >= 1.0;
+    let strength = (0..plan.clock.points)
+        .filter(|&k| {
+            let t = plan.clock.time(k);
+            t >= fault.start_ms + 60_000 && t <= fault.start_ms + 600_000
+        })
+        .map(symptom)
+        .fold(0.0, f64::max);
     let earliest = fault.start_ms + 60_000;
     let latest = fault.start_ms + 240_000;
     let offset = (unit(hash(&[seed, 0xA1E27])) * STEP_MS as f64) as i64 / 1000 * 1000;
@@ -56,12 +68,14 @@ pub(crate) fn evaluate(seed: u64, topo: &Topology, plan: &Plan, state: &State) -
             ms,
             title: format!("Error rate above {threshold}% on {name}"),
             alertname: "FrontendErrorRateHigh",
+            strength,
         }
     } else {
         Alert {
             ms,
             title: format!("High latency on {name}"),
             alertname: "FrontendLatencyHigh",
+            strength,
         }
     }
 }

@@ -11,6 +11,7 @@
 mod alert;
 mod bundle;
 mod catalog;
+mod generated;
 mod lifecycle;
 mod logs;
 mod metrics;
@@ -229,9 +230,7 @@ pub fn simulate(
     })?;
     let topo = topology::Topology::build(cfg.seed, cfg.services);
     let clock = plan::Clock::new(cfg.start_ms, cfg.duration_s);
-    let plan = plan::Plan::new(cfg.seed, &topo, info.fault_kind, clock);
-    let state = state::State::compute(cfg.seed, &topo, &plan);
-    let alert = alert::evaluate(cfg.seed, &topo, &plan, &state);
+    let (plan, state, alert) = choose_fault(cfg.seed, &topo, info.fault_kind, clock);
     let names: Vec<String> = topo.services.iter().map(|s| s.name.clone()).collect();
     let root = &topo.services[plan.fault.service].name;
 
@@ -324,6 +323,30 @@ pub fn simulate(
         metric_samples,
         services: names,
     })
+}
+
+/// Tries the scenario's candidate services in seed order and keeps the first whose fault
+/// the edge alert can see (or the most visible of the first few).
+fn choose_fault(
+    seed: u64,
+    topo: &topology::Topology,
+    kind: FaultKind,
+    clock: plan::Clock,
+) -> (plan::Plan, state::State, alert::Alert) {
+    const TRIES: usize = 8;
+    let mut best: Option<(plan::Plan, state::State, alert::Alert)> = None;
+    for service in plan::candidates(seed, topo, kind).into_iter().take(TRIES) {
+        let plan = plan::Plan::new(seed, topo, kind, clock, service);
+        let state = state::State::compute(seed, topo, &plan);
+        let alert = alert::evaluate(seed, topo, &plan, &state);
+        if alert.strength >= 1.0 {
+            return (plan, state, alert);
+        }
+        if best.as_ref().is_none_or(|b| alert.strength > b.2.strength) {
+            best = Some((plan, state, alert));
+        }
+    }
+    best.expect("every scenario has at least one eligible service")
 }
 
 fn change_kind(kind: compass_core::ChangeKind) -> &'static str {

@@ -178,25 +178,40 @@ pub(crate) struct Plan {
     pub pods_of: Vec<Vec<usize>>,
 }
 
-/// Application services the scenario may break: reachable from the edge often enough
-/// that the edge alert can see it, and for pool exhaustion, holding a DB pool.
-pub(crate) fn eligible(topo: &Topology, kind: FaultKind) -> Vec<usize> {
-    topo.services
+/// Application services the scenario may break, in a seed-shuffled order: reachable
+/// from the edge often enough that the edge alert can see it, and for pool exhaustion,
+/// holding a DB pool. The caller tries them in order until the edge shows the symptom.
+pub(crate) fn candidates(seed: u64, topo: &Topology, kind: FaultKind) -> Vec<usize> {
+    let mut eligible: Vec<usize> = topo
+        .services
         .iter()
         .enumerate()
         .filter(|(_, s)| s.role == Role::App && s.reach >= 0.08)
         .filter(|(_, s)| kind != FaultKind::DbPoolExhaustion || s.pool_max.is_some())
         .map(|(i, _)| i)
-        .collect()
+        .collect();
+    let mut rng = noise::rng(seed, Stream::Plan, 0x100 + scenario_index(kind));
+    for i in (1..eligible.len()).rev() {
+        eligible.swap(i, rng.random_range(0..=i));
+    }
+    eligible
+}
+
+fn scenario_index(kind: FaultKind) -> u64 {
+    FaultKind::ALL.iter().position(|&k| k == kind).unwrap_or(0) as u64
 }
 
 impl Plan {
-    pub(crate) fn new(seed: u64, topo: &Topology, kind: FaultKind, clock: Clock) -> Plan {
-        // The scenario is part of the stream so each scenario picks its own victim per seed.
-        let scenario = FaultKind::ALL.iter().position(|&k| k == kind).unwrap_or(0) as u64;
-        let mut rng = noise::rng(seed, Stream::Plan, scenario);
-        let candidates = eligible(topo, kind);
-        let service = candidates[rng.random_range(0..candidates.len())];
+    /// The plan with the fault in `service`; start and magnitudes depend only on the seed
+    /// and the scenario.
+    pub(crate) fn new(
+        seed: u64,
+        topo: &Topology,
+        kind: FaultKind,
+        clock: Clock,
+        service: usize,
+    ) -> Plan {
+        let mut rng = noise::rng(seed, Stream::Plan, scenario_index(kind));
         let dur_ms = clock.duration_s as i64 * 1000;
         let start_ms = clock.start_ms
             + (noise::uniform(&mut rng, 0.6, 0.85) * dur_ms as f64 / 1000.0) as i64 * 1000;
