@@ -20,8 +20,9 @@ use std::time::Instant;
 
 /// Lines per index block.
 pub(crate) const BLOCK_LINES: u64 = 4096;
-/// Bytes read from the file at a time.
-const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes read from the file at a time (small pages should not read much more than
+/// they need; larger reads gain little).
+const CHUNK_BYTES: usize = 128 << 10;
 /// Problem messages listed per page; the rest are counted.
 pub(crate) const MAX_PROBLEMS_PER_PAGE: usize = 20;
 
@@ -263,28 +264,58 @@ impl JsonlFile {
             }
             None => index.seek(range.start),
         };
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(limit.min(16_384));
         let mut problems = Problems::new(self.name);
+        // Malformed lines whose time is unknown count as in the range unless a record
+        // before the range follows them (only matters before the range is reached).
+        let mut reached_start = cursor.is_some();
+        let mut undated: Vec<(u64, String)> = Vec::new();
+        let mut undated_unlisted = 0u64;
         let mut next = None;
-        stream_lines(&self.path, from, |line, pos| {
+        let at_eof = stream_lines(&self.path, from, |line, pos| {
             if line.trim_ascii().is_empty() {
                 return ControlFlow::Continue(());
             }
             match parse(line, pos) {
-                Err(what) => problems.push(pos.line, &what),
-                Ok((ts, _)) if ts >= range.end && index.sorted => return ControlFlow::Break(()),
-                Ok((ts, Some(item))) if range.contains(ts) => {
-                    if items.len() == limit {
-                        next = Some(pos);
+                Err(what) => match (self.timestamp_of)(line) {
+                    Some(ts) if range.contains(ts) => problems.push(pos.line, &what),
+                    Some(ts) if ts < range.start && !reached_start => {
+                        undated.clear();
+                        undated_unlisted = 0;
+                    }
+                    Some(_) => {}
+                    None if reached_start => problems.push(pos.line, &what),
+                    None if undated.len() < MAX_PROBLEMS_PER_PAGE => undated.push((pos.line, what)),
+                    None => undated_unlisted += 1,
+                },
+                Ok((ts, _)) if ts < range.start && !reached_start => {
+                    undated.clear();
+                    undated_unlisted = 0;
+                }
+                Ok((ts, item)) => {
+                    if !reached_start {
+                        reached_start = true;
+                        problems.take_undated(&mut undated, &mut undated_unlisted);
+                    }
+                    if ts >= range.end && index.sorted {
                         return ControlFlow::Break(());
                     }
-                    items.push(item);
+                    if let Some(item) = item.filter(|_| range.contains(ts)) {
+                        if items.len() == limit {
+                            next = Some(pos);
+                            return ControlFlow::Break(());
+                        }
+                        items.push(item);
+                    }
                 }
-                Ok(_) => {}
             }
             ControlFlow::Continue(())
         })
-        .map_err(|e| read_error(self.source_name, &self.path, &e))?;
+        .map_err(|e| read_error(self.source_name, &self.path, &e))?
+        .is_none();
+        if at_eof {
+            problems.take_undated(&mut undated, &mut undated_unlisted);
+        }
         let mut problems = problems.finish();
         if !index.sorted {
             problems.insert(
@@ -331,7 +362,8 @@ impl JsonlFile {
 #[derive(Debug)]
 struct Problems {
     file: &'static str,
-    listed: Vec<String>,
+    /// (line, message), sorted by line when finished.
+    listed: Vec<(u64, String)>,
     unlisted: u64,
 }
 
@@ -347,20 +379,30 @@ impl Problems {
     fn push(&mut self, line: u64, what: &str) {
         if self.listed.len() < MAX_PROBLEMS_PER_PAGE {
             self.listed
-                .push(format!("{} line {line}: {what}", self.file));
+                .push((line, format!("{} line {line}: {what}", self.file)));
         } else {
             self.unlisted += 1;
         }
     }
 
+    /// Report held-back lines of unknown time after all.
+    fn take_undated(&mut self, undated: &mut Vec<(u64, String)>, unlisted: &mut u64) {
+        for (line, what) in undated.drain(..) {
+            self.push(line, &what);
+        }
+        self.unlisted += std::mem::take(unlisted);
+    }
+
     fn finish(mut self) -> Vec<String> {
+        self.listed.sort_by_key(|(line, _)| *line);
+        let mut messages: Vec<String> = self.listed.into_iter().map(|(_, m)| m).collect();
         if self.unlisted > 0 {
-            self.listed.push(format!(
+            messages.push(format!(
                 "{}: {} more malformed lines on this page not listed",
                 self.file, self.unlisted
             ));
         }
-        self.listed
+        messages
     }
 }
 

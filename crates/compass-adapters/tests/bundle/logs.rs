@@ -208,3 +208,72 @@ async fn malformed_lines_are_reported_and_skipped() {
     assert_eq!(problems.len(), 5);
     assert_eq!(pages.iter().map(|p| p.items.len()).sum::<usize>(), 5);
 }
+
+#[tokio::test]
+async fn malformed_lines_outside_the_window_are_not_reported() {
+    let logs = sources("malformed-log").logs.unwrap();
+    // Lines 5 (missing message) and 8 (unknown level) have readable times in the
+    // window. Line 7 has none but lies between line 4 (before the window) and line 9
+    // (at its end), so it may be in it; line 3 is followed by line 4, so it is not.
+    let page = logs
+        .fetch_logs(
+            &LogQuery::default(),
+            between("00:02.000", "00:04.000"),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    let cited: Vec<&str> = page
+        .problems
+        .iter()
+        .map(|p| &p[..p.find(':').unwrap()])
+        .collect();
+    assert_eq!(
+        cited,
+        [
+            "logs.jsonl line 5",
+            "logs.jsonl line 7",
+            "logs.jsonl line 8"
+        ]
+    );
+
+    let page = logs
+        .fetch_logs(
+            &LogQuery::default(),
+            between("00:04.000", "00:06.000"),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lines(&page.items), [9, 11]);
+    let cited: Vec<&str> = page
+        .problems
+        .iter()
+        .map(|p| &p[..p.find(':').unwrap()])
+        .collect();
+    assert_eq!(cited, ["logs.jsonl line 10"]);
+
+    let page = logs
+        .fetch_logs(
+            &LogQuery::default(),
+            between("00:00.000", "00:00.600"),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lines(&page.items), [1, 2]);
+    let cited: Vec<&str> = page
+        .problems
+        .iter()
+        .map(|p| &p[..p.find(':').unwrap()])
+        .collect();
+    assert_eq!(
+        cited,
+        ["logs.jsonl line 3"],
+        "between line 2 (in) and line 4 (after)"
+    );
+}
