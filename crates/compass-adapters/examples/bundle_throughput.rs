@@ -1,17 +1,21 @@
-//! Benchmark (not a test): how fast the bundle source streams `logs.jsonl`.
+//! Benchmark (not a test): how fast the bundle source streams `logs.jsonl` and
+//! loads `metrics.om`.
 //!
-//! Writes a bundle with N generated log lines (default 2 000 000, about 170 bytes
-//! each) into a temp dir, or reuses `DIR` if given and already filled, then times the
-//! index build, streaming every line as `LogRecord`s in pages of 10 000, and a
-//! filtered query that parses every line but keeps few. All the work runs on one
-//! blocking thread, so the rates are per core.
+//! Writes a bundle with LINES generated log lines (default 2 000 000, about 190 bytes
+//! each) and a 2 000 000-sample `metrics.om` into a temp dir (or into DIR, reused when
+//! it already has them), then times: the index build; streaming every line as
+//! `LogRecord`s in pages of PAGE (default 1 000); a filtered query that parses every
+//! line but keeps few; loading `metrics.om`; and a `rate` query over all of it.
+//! Rates are given per wall-clock second and per CPU second of the process (the file
+//! work runs on one blocking thread at a time, so the latter is "per core" and less
+//! sensitive to a busy machine).
 //!
 //! ```text
 //! cargo run --release -p compass-adapters --example bundle_throughput -- [LINES] [DIR] [PAGE]
 //! ```
 
 use compass_adapters::BundleSource;
-use compass_core::{LogLevel, TimeRange};
+use compass_core::{Aggregation, LogLevel, MetricFunc, MetricQuery, TimeRange};
 use compass_engine::LogQuery;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -88,6 +92,25 @@ impl Timer {
     }
 }
 
+/// 2 000 000 samples: 500 counter series of 4 000 samples 15 s apart.
+fn write_metrics(dir: &Path) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("metrics.om"))?);
+    writeln!(out, "# TYPE bench_requests counter")?;
+    for series in 0..500u64 {
+        let service = SERVICES[(series % 8) as usize];
+        for k in 0..4_000u64 {
+            let seconds = T0_MS / 1000 + k as i64 * 15;
+            writeln!(
+                out,
+                r#"bench_requests_total{{service="{service}",pod="{service}-{series}",code="2xx"}} {} {seconds}.000"#,
+                k * (series % 13 + 1)
+            )?;
+        }
+    }
+    writeln!(out, "# EOF")?;
+    out.flush()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let lines: u64 = args
@@ -105,6 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&dir)?;
         let started = Instant::now();
         write_bundle(&dir, lines)?;
+        write_metrics(&dir)?;
         println!(
             "wrote {lines} lines in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -168,6 +192,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "filtered (cart, >= ERROR): {records} records, {}",
             timer.rates(lines)
+        );
+
+        let metrics = bundle.data_sources().metrics.expect("metrics.om exists");
+        let query = MetricQuery {
+            metric: "bench_requests_total".into(),
+            matchers: vec![],
+            func: MetricFunc::Rate { window_s: 60 },
+            aggregation: Aggregation::Sum,
+            by: vec!["service".into()],
+        };
+        let hours = TimeRange::new(T0_MS, T0_MS + 4_000 * 15_000);
+        let timer = Timer::start();
+        metrics.label_values("service", hours).await?;
+        println!(
+            "metrics.om load: 2000000 samples, {}",
+            timer.rates(2_000_000)
+        );
+        let timer = Timer::start();
+        let series = metrics.query_range(&query, hours, 60_000).await?;
+        let points: usize = series.iter().map(|s| s.points.len()).sum();
+        println!(
+            "{} over 16.7 h at 60 s: {points} points, {}",
+            query.to_promql(),
+            timer.rates(2_000_000)
         );
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
