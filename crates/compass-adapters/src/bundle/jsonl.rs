@@ -9,6 +9,7 @@
 //! matching line. Malformed lines are skipped and reported with file and line.
 
 use super::error::read_error;
+use super::time::parse_fixed_ms;
 use compass_core::{EpochMs, TimeRange};
 use compass_engine::{Page, SourceError, SourceResult};
 use std::fs::File;
@@ -100,8 +101,10 @@ pub(crate) struct SparseIndex {
     /// Block starts with the first timestamp at or after them (`EpochMs::MAX` when no
     /// later line has one).
     blocks: Vec<(Position, EpochMs)>,
-    /// Whether block timestamps never decrease (otherwise queries read everything).
+    /// Whether timestamps never decrease (otherwise queries read everything).
     sorted: bool,
+    /// The first line found earlier than a line before it.
+    first_disorder: Option<u64>,
     len: u64,
 }
 
@@ -128,6 +131,8 @@ pub(crate) struct JsonlFile {
     pub source_name: &'static str,
     /// The timestamp of a line, used for the index.
     timestamp_of: fn(&[u8]) -> Option<EpochMs>,
+    /// The JSON key of the timestamp, for the time-order check of the index scan.
+    timestamp_key: &'static str,
     index: OnceLock<Result<SparseIndex, SourceError>>,
 }
 
@@ -140,12 +145,14 @@ impl JsonlFile {
         name: &'static str,
         source_name: &'static str,
         timestamp_of: fn(&[u8]) -> Option<EpochMs>,
+        timestamp_key: &'static str,
     ) -> Self {
         Self {
             name,
             path: dir.join(name),
             source_name,
             timestamp_of,
+            timestamp_key,
             index: OnceLock::new(),
         }
     }
@@ -162,7 +169,9 @@ impl JsonlFile {
         let mut blocks: Vec<(Position, Option<EpochMs>)> = Vec::new();
         let mut lines = 0u64;
         let mut len = 0u64;
+        let mut order = TimeOrder::new(self.timestamp_key);
         stream_lines(&self.path, Position::START, |line, pos| {
+            order.check(line, pos.line);
             if (pos.line - 1) % BLOCK_LINES == 0 {
                 blocks.push((pos, None));
             }
@@ -190,9 +199,14 @@ impl JsonlFile {
             })
             .collect();
         filled.reverse();
-        let sorted = filled.windows(2).all(|w| w[0].1 <= w[1].1);
+        let blocks_sorted = filled.windows(2).all(|w| w[0].1 <= w[1].1);
+        let sorted = blocks_sorted && order.first_disorder.is_none();
         if !sorted {
-            tracing::warn!(file = %self.path.display(), "not sorted by time; queries read the whole file");
+            tracing::warn!(
+                file = %self.path.display(),
+                line = order.first_disorder,
+                "not sorted by time; queries read the whole file"
+            );
         }
         tracing::debug!(
             file = %self.path.display(),
@@ -204,6 +218,7 @@ impl JsonlFile {
         Ok(SparseIndex {
             blocks: filled,
             sorted,
+            first_disorder: order.first_disorder,
             len,
         })
     }
@@ -318,9 +333,16 @@ impl JsonlFile {
         }
         let mut problems = problems.finish();
         if !index.sorted {
+            let detail = match index.first_disorder {
+                Some(line) => format!(" (line {line} is earlier than a line before it)"),
+                None => String::new(),
+            };
             problems.insert(
                 0,
-                format!("{} is not sorted by time; read all of it", self.name),
+                format!(
+                    "{} is not sorted by time{detail}; read all of it",
+                    self.name
+                ),
             );
         }
         Ok(Page {
@@ -355,6 +377,46 @@ impl JsonlFile {
         })
         .map_err(|e| read_error(self.source_name, &self.path, &e))?;
         Ok(malformed)
+    }
+}
+
+/// The time-order check of the index scan: finds each line's timestamp by its key
+/// (fixed `"key":"YYYY-MM-DDTHH:MM:SS.mmmZ"` form only, other lines are not checked)
+/// and remembers the first line earlier than the latest before it.
+#[derive(Debug)]
+struct TimeOrder {
+    finder: memchr::memmem::Finder<'static>,
+    latest: EpochMs,
+    first_disorder: Option<u64>,
+}
+
+impl TimeOrder {
+    fn new(key: &str) -> Self {
+        let pattern = format!("\"{key}\":\"");
+        let finder = memchr::memmem::Finder::new(pattern.as_bytes()).into_owned();
+        Self {
+            finder,
+            latest: EpochMs::MIN,
+            first_disorder: None,
+        }
+    }
+
+    fn check(&mut self, line: &[u8], number: u64) {
+        if self.first_disorder.is_some() {
+            return;
+        }
+        let Some(at) = self.finder.find(line) else {
+            return;
+        };
+        let start = at + self.finder.needle().len();
+        let Some(ts) = line.get(start..start + 24).and_then(parse_fixed_ms) else {
+            return;
+        };
+        if ts < self.latest {
+            self.first_disorder = Some(number);
+        } else {
+            self.latest = ts;
+        }
     }
 }
 
@@ -425,7 +487,7 @@ mod tests {
             let value: serde_json::Value = serde_json::from_slice(line).ok()?;
             value["t"].as_i64()
         };
-        let file = JsonlFile::new(dir.path(), "x.jsonl", "test", ts);
+        let file = JsonlFile::new(dir.path(), "x.jsonl", "test", ts, "t");
         (dir, file)
     }
 

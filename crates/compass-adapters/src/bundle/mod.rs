@@ -207,10 +207,12 @@ impl BundleSource {
                 path: dir.join(METRICS),
                 store: OnceLock::new(),
             }),
-            logs: present(LOGS)
-                .then(|| JsonlFile::new(dir, LOGS, LOGS_SOURCE, records::log_timestamp)),
-            traces: present(TRACES)
-                .then(|| JsonlFile::new(dir, TRACES, TRACES_SOURCE, records::span_timestamp)),
+            logs: present(LOGS).then(|| {
+                JsonlFile::new(dir, LOGS, LOGS_SOURCE, records::log_timestamp, "timestamp")
+            }),
+            traces: present(TRACES).then(|| {
+                JsonlFile::new(dir, TRACES, TRACES_SOURCE, records::span_timestamp, "start")
+            }),
             events: present(EVENTS).then(|| EventsFile {
                 path: dir.join(EVENTS),
                 events: OnceLock::new(),

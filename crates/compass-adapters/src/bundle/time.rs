@@ -19,7 +19,7 @@ pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<EpochMs> {
 }
 
 /// The fixed form `YYYY-MM-DDTHH:MM:SS.mmmZ`, and nothing else.
-fn parse_fixed_ms(b: &[u8]) -> Option<EpochMs> {
+pub(crate) fn parse_fixed_ms(b: &[u8]) -> Option<EpochMs> {
     if b.len() != 24
         || b[4] != b'-'
         || b[7] != b'-'

@@ -202,3 +202,19 @@ async fn problem_messages_are_capped_per_page() {
         "logs.jsonl: 80 more malformed lines on this page not listed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_queries_share_one_index() {
+    let generated = Arc::new(generate());
+    let range = TimeRange::new(ts_of(10_000), ts_of(30_000));
+    let want = generated.expected(&LogQuery::default(), range);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let generated = generated.clone();
+            tokio::spawn(async move { generated.fetched(&LogQuery::default(), range, 1_500).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), want);
+    }
+}

@@ -277,3 +277,36 @@ async fn malformed_lines_outside_the_window_are_not_reported() {
         "between line 2 (in) and line 4 (after)"
     );
 }
+
+#[tokio::test]
+async fn an_unsorted_file_is_read_whole_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["manifest.json", "incident.json"] {
+        std::fs::copy(fixture("tiny").join(name), dir.path().join(name)).unwrap();
+    }
+    let mut text: Vec<String> = std::fs::read_to_string(fixture("tiny").join("logs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    text.swap(0, 7); // 09:00:05.000 first, 09:00:00.000 eighth
+    std::fs::write(dir.path().join("logs.jsonl"), text.join("\n")).unwrap();
+    let bundle = std::sync::Arc::new(compass_adapters::BundleSource::open(dir.path()).unwrap());
+    let logs = bundle.data_sources().logs.unwrap();
+    let page = logs
+        .fetch_logs(
+            &LogQuery::default(),
+            between("00:00.000", "00:01.000"),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lines(&page.items), [2, 8]);
+    assert_eq!(
+        page.problems,
+        [
+            "logs.jsonl is not sorted by time (line 2 is earlier than a line before it); read all of it"
+        ]
+    );
+}
