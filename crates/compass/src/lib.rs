@@ -1,4 +1,5 @@
 //! The COMPASS command-line crate as a library: the pieces of the binary that are worth
 //! testing on their own (and reusing from `main.rs` as `compass::report`).
 
+pub mod cli;
 pub mod report;

@@ -1,1 +1,193 @@
-fn main() {}
+//! The `compass` command line: `demo`, `simulate` and `investigate`.
+//!
+//! Exit codes (also in the README): 0 the investigation completed; 1 it could not run
+//! (bad input: a missing or corrupt bundle, an unwritable output); 2 a usage error;
+//! 3 it completed degraded (some agent failed, timed out or lacked data); 4 it stopped
+//! early (budget exhausted or deadline reached) with a partial answer.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use compass::cli::{self, Outcome};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "compass", version, about = "COMPASS: incident investigation engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate an incident in a built-in microservice system, investigate it and
+    /// write an HTML report. Needs no services and no API key.
+    Demo(DemoArgs),
+    /// Write a simulated incident bundle (metrics, logs, traces, changes).
+    Simulate(SimulateArgs),
+    /// Investigate an incident from a bundle directory.
+    Investigate(InvestigateArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<Format> for cli::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => cli::Format::Text,
+            Format::Json => cli::Format::Json,
+            Format::Markdown => cli::Format::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// How many hypotheses to show in text output.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Timeout of each agent, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    agent_timeout: f64,
+    /// Deadline of the whole investigation, seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    deadline: f64,
+    /// Maximum LLM spend for this investigation, USD.
+    #[arg(long, value_name = "USD", env = "COMPASS_BUDGET")]
+    budget: Option<f64>,
+    /// Disable colors (also off when stdout is not a terminal or NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Scenario to simulate (see `compass simulate --list`).
+    #[arg(long, default_value = "db-pool-exhaustion")]
+    scenario: String,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Where to write the bundle and report (default: a new directory under the
+    /// system temp dir).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    #[arg(long, required_unless_present = "list")]
+    scenario: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory (created; must be empty or absent).
+    #[arg(long, required_unless_present = "list", value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Number of services (at least 12).
+    #[arg(long, default_value_t = 12)]
+    services: usize,
+    /// Simulated duration, seconds.
+    #[arg(long, default_value_t = 3600)]
+    duration: u64,
+    /// Baseline log lines per second across all services.
+    #[arg(long, default_value_t = 50.0)]
+    log_rate: f64,
+}
+
+#[derive(Debug, Args)]
+struct InvestigateArgs {
+    /// Bundle directory (from `compass simulate` or a recording).
+    #[arg(long, value_name = "DIR")]
+    bundle: PathBuf,
+    /// Also write a self-contained HTML report here.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+impl RunArgs {
+    fn settings(&self) -> Result<cli::RunSettings> {
+        let secs = |name: &str, v: f64| {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "--{name} must be a positive number of seconds");
+            Ok(std::time::Duration::from_secs_f64(v))
+        };
+        if let Some(b) = self.budget {
+            anyhow::ensure!(b.is_finite() && b >= 0.0, "--budget must be a non-negative amount in USD");
+        }
+        Ok(cli::RunSettings {
+            format: self.format.into(),
+            top: self.top.max(1),
+            agent_timeout: secs("agent-timeout", self.agent_timeout)?,
+            deadline: secs("deadline", self.deadline)?,
+            budget_usd: self.budget,
+            color: !self.no_color && cli::stdout_supports_color(),
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COMPASS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Cli) -> Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match args.command {
+        Command::Simulate(a) => {
+            if a.list {
+                cli::print_scenarios();
+                return Ok(Outcome::Done);
+            }
+            let (Some(scenario), Some(out)) = (a.scenario, a.out) else {
+                anyhow::bail!("--scenario and --out are required (or use --list)");
+            };
+            let cfg = compass_sim::SimConfig {
+                scenario,
+                seed: a.seed,
+                services: a.services,
+                duration_s: a.duration,
+                log_rate: a.log_rate,
+                ..Default::default()
+            };
+            cli::simulate(&cfg, &out)?;
+            Ok(Outcome::Done)
+        }
+        Command::Investigate(a) => {
+            let settings = a.run.settings()?;
+            runtime.block_on(cli::investigate_bundle(&a.bundle, a.html.as_deref(), &settings))
+        }
+        Command::Demo(a) => {
+            let settings = a.run.settings()?;
+            runtime.block_on(cli::demo(&a.scenario, a.seed, a.out.as_deref(), &settings))
+        }
+    }
+}

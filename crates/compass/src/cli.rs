@@ -1,0 +1,288 @@
+//! What the CLI commands do, apart from argument parsing: simulate a bundle, investigate
+//! one with a progress display, render the result, run the demo. This module is the
+//! CLI's output module: it is the one place that prints.
+
+use crate::report::{self, RenderOptions};
+use anyhow::{Context, Result};
+use compass_adapters::{BundleSource, read_truth};
+use compass_core::{Investigation, InvestigationStatus};
+use compass_engine::{BudgetLimits, Coordinator, CoordinatorConfig, ProgressEvent, ProgressFn};
+use compass_sim::SimConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Output format on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Settings shared by `investigate` and `demo`.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub format: Format,
+    pub top: usize,
+    pub agent_timeout: Duration,
+    pub deadline: Duration,
+    pub budget_usd: Option<f64>,
+    pub color: bool,
+}
+
+/// How a command ended; maps to the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Investigated(InvestigationStatus),
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Done | Outcome::Investigated(InvestigationStatus::Completed) => 0,
+            Outcome::Investigated(InvestigationStatus::Degraded) => 3,
+            Outcome::Investigated(
+                InvestigationStatus::BudgetExhausted | InvestigationStatus::DeadlineExceeded,
+            ) => 4,
+        })
+    }
+}
+
+/// Colors only on a terminal, and never when `NO_COLOR` is set.
+pub fn stdout_supports_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(110)
+        .clamp(60, 200)
+}
+
+/// `compass simulate --list`.
+pub fn print_scenarios() {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    table.set_header(["SCENARIO", "FAULT KIND", "DESCRIPTION"]);
+    for s in compass_sim::scenarios() {
+        table.add_row([s.name, s.fault_kind.as_str(), s.description]);
+    }
+    println!("{table}");
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner:.cyan} {prefix:<12} [{bar:30.cyan/blue}] {pos}/{len} {msg}",
+        )
+        .expect("valid progress template")
+        .progress_chars("█▉▊▋▌▍▎▏ "),
+    );
+    pb.set_prefix(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+/// Write a bundle, showing progress; returns its summary.
+pub fn simulate_quietly(
+    cfg: &SimConfig,
+    out: &Path,
+    show: bool,
+) -> Result<compass_sim::SimSummary> {
+    let pb = if show {
+        progress_bar(1, "simulating")
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = compass_sim::simulate(cfg, out, &mut |p| {
+        pb.set_length(p.total.max(1));
+        pb.set_position(p.done);
+        pb.set_message(p.phase);
+    })
+    .with_context(|| format!("cannot simulate into {}", out.display()))?;
+    pb.finish_and_clear();
+    Ok(summary)
+}
+
+/// `compass simulate`.
+pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<()> {
+    let s = simulate_quietly(cfg, out, true)?;
+    println!(
+        "wrote bundle {} ({} services, scenario {}, seed {})",
+        s.out_dir.display(),
+        s.services.len(),
+        cfg.scenario,
+        cfg.seed
+    );
+    println!(
+        "  {} metric samples, {} log lines, {} spans; the injected fault is in truth.json",
+        s.metric_samples, s.log_lines, s.spans
+    );
+    println!(
+        "investigate it with: compass investigate --bundle {}",
+        s.out_dir.display()
+    );
+    Ok(())
+}
+
+fn coordinator(settings: &RunSettings) -> Coordinator {
+    let config = CoordinatorConfig {
+        agent_timeout: settings.agent_timeout,
+        deadline: settings.deadline,
+        budget: BudgetLimits {
+            max_usd: settings.budget_usd,
+            max_tokens: None,
+        },
+        ..Default::default()
+    };
+    Coordinator::new(compass_engine::agents::all(), config)
+}
+
+/// Investigate a bundle directory with a progress display on stderr.
+pub async fn run_bundle(dir: &Path, settings: &RunSettings) -> Result<Investigation> {
+    let bundle = Arc::new(BundleSource::open(dir).map_err(anyhow::Error::new)?);
+    for missing in bundle.missing_files() {
+        eprintln!(
+            "warning: bundle {}: {missing} is missing; agents that need it are degraded",
+            dir.display()
+        );
+    }
+    let coordinator = coordinator(settings);
+    let pb = progress_bar(0, "investigating");
+    let progress: ProgressFn = {
+        let pb = pb.clone();
+        Arc::new(move |e| match e {
+            ProgressEvent::Started { agents } => {
+                pb.set_length(agents.len() as u64);
+                pb.set_message(format!("agents: {}", agents.join(", ")));
+            }
+            ProgressEvent::AgentFinished(run) => {
+                pb.inc(1);
+                pb.set_message(format!(
+                    "{} {} ({} ms)",
+                    run.agent,
+                    run.status.as_str(),
+                    run.duration_ms
+                ));
+            }
+            ProgressEvent::Orienting => pb.set_message("merging, disproving and ranking"),
+        })
+    };
+    let inv = coordinator
+        .investigate(bundle.incident(), &bundle.data_sources(), Some(progress))
+        .await;
+    pb.finish_and_clear();
+    Ok(inv)
+}
+
+fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
+    match settings.format {
+        Format::Text => {
+            let opts = RenderOptions {
+                color: settings.color,
+                width: terminal_width(),
+                top: settings.top,
+            };
+            print!("{}", report::terminal(inv, &opts));
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(inv))?),
+        Format::Markdown => print!("{}", report::markdown(inv)),
+    }
+    Ok(())
+}
+
+fn write_html(inv: &Investigation, path: &Path) -> Result<()> {
+    std::fs::write(path, report::html(inv))
+        .with_context(|| format!("cannot write the HTML report to {}", path.display()))
+}
+
+/// `compass investigate --bundle DIR`.
+pub async fn investigate_bundle(
+    dir: &Path,
+    html: Option<&Path>,
+    settings: &RunSettings,
+) -> Result<Outcome> {
+    let inv = run_bundle(dir, settings).await?;
+    render(&inv, settings)?;
+    if let Some(path) = html {
+        write_html(&inv, path)?;
+        eprintln!("HTML report written to {}", path.display());
+    }
+    Ok(Outcome::Investigated(inv.status))
+}
+
+fn default_demo_dir(scenario: &str, seed: u64) -> PathBuf {
+    std::env::temp_dir().join(format!("compass-demo-{scenario}-{seed}"))
+}
+
+/// `compass demo`: simulate, investigate, report.
+pub async fn demo(
+    scenario: &str,
+    seed: u64,
+    out: Option<&Path>,
+    settings: &RunSettings,
+) -> Result<Outcome> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let d = default_demo_dir(scenario, seed);
+            if d.exists() {
+                std::fs::remove_dir_all(&d).with_context(|| {
+                    format!("cannot clear the previous demo in {}", d.display())
+                })?;
+            }
+            d
+        }
+    };
+    let cfg = SimConfig {
+        scenario: scenario.to_string(),
+        seed,
+        ..Default::default()
+    };
+    let bundle_dir = dir.join("bundle");
+    if settings.format == Format::Text {
+        eprintln!(
+            "Simulating a {}-service system with an injected fault (scenario {scenario}, seed {seed}) ...",
+            cfg.services
+        );
+    }
+    simulate_quietly(&cfg, &bundle_dir, true)?;
+    let inv = run_bundle(&bundle_dir, settings).await?;
+    render(&inv, settings)?;
+    let html = dir.join("report.html");
+    write_html(&inv, &html)?;
+    if settings.format == Format::Text {
+        let truth = read_truth(&bundle_dir).map_err(anyhow::Error::new)?;
+        let rank = inv
+            .hypotheses
+            .iter()
+            .position(|h| h.root_cause.service == truth.service)
+            .map_or("not ranked".to_string(), |i| format!("ranked #{}", i + 1));
+        println!();
+        println!(
+            "The simulator injected {} into {} ({}); COMPASS {rank}.",
+            truth.fault_kind.describe(),
+            truth.service,
+            bundle_dir.join("truth.json").display()
+        );
+        println!("HTML report: {}", html.display());
+        println!(
+            "Bundle:      {} (try: compass investigate --bundle {} --format markdown)",
+            bundle_dir.display(),
+            bundle_dir.display()
+        );
+    }
+    Ok(Outcome::Investigated(inv.status))
+}
