@@ -74,7 +74,13 @@ async fn agents_find_the_injected_service() {
                         .unwrap_or_default()
                 );
             }
-            for h in inv.hypotheses.iter().take(4) {
+            for h in inv
+                .hypotheses
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| *i < 4 || h.root_cause.service == truth.service)
+                .map(|(_, h)| h)
+            {
                 println!(
                     "   -> {:.3} {:<12} {:<22} {:<14} {}",
                     h.confidence.value,
@@ -89,6 +95,40 @@ async fn agents_find_the_injected_service() {
                     .filter(|d| d.outcome != compass_core::DisproofOutcome::Survived)
                 {
                     println!("        {:?} {:?}: {}", d.strategy, d.outcome, d.observed);
+                }
+            }
+            if std::env::var("E2E_VERBOSE").is_ok() {
+                let onset = inv
+                    .hypotheses
+                    .iter()
+                    .filter(|h| h.root_cause.service == truth.service)
+                    .map(|h| h.onset)
+                    .min()
+                    .unwrap_or(i64::MAX);
+                for h in inv
+                    .hypotheses
+                    .iter()
+                    .filter(|h| h.root_cause.service == truth.service)
+                {
+                    println!(
+                        "      hyp {} onset {} obs {:?}",
+                        h.id, h.onset, h.observation_ids
+                    );
+                }
+                for o in inv
+                    .observations
+                    .iter()
+                    .filter(|o| o.span.start < onset + 600_000)
+                {
+                    println!(
+                        "      obs {} {} {:?} {} {:?} {}",
+                        o.span.start,
+                        o.id,
+                        o.kind,
+                        o.subject.service,
+                        o.subject.component,
+                        o.evidence.summary.chars().take(120).collect::<String>()
+                    );
                 }
             }
             let top = inv

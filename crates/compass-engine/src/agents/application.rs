@@ -27,6 +27,12 @@ pub(crate) const FROM_CALLEE: &str = "errors-naming-callee";
 pub(crate) const OWN: &str = "errors";
 /// Template shifts reported per service.
 const MAX_SHIFTS: usize = 3;
+/// A handful of extra lines is everyday noise: a shift needs volume and a clear score.
+const SHIFTS: TemplateShiftConfig = TemplateShiftConfig {
+    min_count: 20,
+    min_ratio: 3.0,
+    min_score: 6.0,
+};
 
 #[derive(Debug, Default)]
 pub struct ApplicationAgent;
@@ -135,7 +141,7 @@ impl ApplicationAgent {
                 incident: t.counts[1],
             })
             .collect();
-        let shifts = template_shifts(&counts, &w, &TemplateShiftConfig::default());
+        let shifts = template_shifts(&counts, &w, &SHIFTS);
         // Error surge over all error templates of the service.
         let errors: Vec<usize> = (0..logs.templates.len())
             .filter(|&i| logs.is_error(i))
@@ -145,7 +151,7 @@ impl ApplicationAgent {
             baseline: errors.iter().map(|&i| logs.templates[i].counts[0]).sum(),
             incident: errors.iter().map(|&i| logs.templates[i].counts[1]).sum(),
         };
-        if let Some(surge) = rate_shift(&total, &w, &TemplateShiftConfig::default()) {
+        if let Some(surge) = rate_shift(&total, &w, &SHIFTS) {
             let error_times: Vec<EpochMs> = errors
                 .iter()
                 .flat_map(|&i| logs.templates[i].times.iter().copied())
