@@ -1,7 +1,7 @@
 //! COMPASS data-source adapters: each backend turns its own storage format into the
 //! telemetry values of `compass-core` behind the ports of `compass-engine`.
 //!
-//! Today there is one backend, the offline [bundle](bundle) directory written by
+//! Today there is one backend, the offline [`bundle`] directory written by
 //! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
 
 pub mod bundle;

@@ -3,9 +3,9 @@
 //!
 //! [`BundleSource::open`] reads only `manifest.json` and `incident.json`. Everything
 //! else is read on first use and never loaded whole when it can be big: `logs.jsonl`
-//! and `traces.jsonl` get a sparse index and are streamed per query ([`jsonl`]),
-//! `metrics.om` is parsed into an in-memory series store ([`metrics`]) that
-//! [`promql`] evaluates, and `events.jsonl` is small and parsed whole. A missing
+//! and `traces.jsonl` get a sparse index and are streamed per query (module `jsonl`),
+//! `metrics.om` is parsed into an in-memory series store (module `metrics`) that
+//! module `promql` evaluates, and `events.jsonl` is small and parsed whole. A missing
 //! optional file leaves its port out of [`BundleSource::data_sources`].
 
 mod error;

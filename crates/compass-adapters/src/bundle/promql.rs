@@ -47,9 +47,12 @@ pub(crate) fn evaluate(
         MetricFunc::HistogramQuantile { .. } => format!("{}_bucket", query.metric),
         _ => query.metric.clone(),
     };
-    let selected = store
-        .named(&sample_name)
-        .filter(|s| query.matchers.iter().all(|m| m.matches(&s.labels)));
+    let selected = store.named(&sample_name).filter(|s| {
+        query.matchers.iter().all(|m| match m.label.as_str() {
+            "__name__" => (s.name == m.value) != m.negate,
+            _ => m.matches(&s.labels),
+        })
+    });
     match query.func {
         MetricFunc::Gauge => aggregate(
             query,
