@@ -22,9 +22,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const NAME: &str = "application";
 /// Component of error observations whose lines name one of the service's callees.
-pub(crate) const FROM_CALLEE: &str = "errors-naming-callee";
+pub(crate) const FROM_CALLEE: &str = "callee-errors";
 /// Component of error observations of the service's own making.
 pub(crate) const OWN: &str = "errors";
+/// Own errors that report a database connection or its pool failing.
+pub(crate) const OWN_DB: &str = "errors-db-connection";
+/// Own errors that report running out of memory.
+pub(crate) const OWN_OOM: &str = "errors-out-of-memory";
+
+/// What kind of own error a template reports (one of the `OWN*` components).
+fn own_error_class(text: &str) -> &'static str {
+    let lower = text.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&["out of memory", "outofmemory", "oomkilled"]) {
+        OWN_OOM
+    } else if has(&["pool"]) && has(&["connection"])
+        || has(&["connection"]) && has(&["jdbc", "sql", "database", "db "])
+    {
+        OWN_DB
+    } else {
+        OWN
+    }
+}
 /// Template shifts reported per service.
 const MAX_SHIFTS: usize = 3;
 /// A handful of extra lines is everyday noise: a shift needs volume and a clear score.
@@ -182,9 +201,10 @@ impl ApplicationAgent {
                     .copied()
                     .max_by_key(|&i| logs.templates[i].counts[1])
             });
-            let own = surging
+            let own_top = surging
                 .iter()
-                .any(|&i| !names_any(logs.miner.template(i as TemplateId), &callees));
+                .copied()
+                .find(|&i| !names_any(logs.miner.template(i as TemplateId), &callees));
             let lines: Vec<&LogRecord> = top
                 .map(|i| logs.templates[i].samples.iter().collect())
                 .unwrap_or_default();
@@ -209,10 +229,10 @@ impl ApplicationAgent {
                 QualityGrade::Direct,
                 summary,
             );
-            let component = if own || surging.is_empty() {
-                OWN
-            } else {
-                FROM_CALLEE
+            let component = match (own_top, surging.is_empty()) {
+                (Some(i), _) => own_error_class(logs.miner.template(i as TemplateId)),
+                (None, true) => OWN,
+                (None, false) => FROM_CALLEE,
             };
             log.push(
                 ObservationKind::ErrorRateSurge,
@@ -286,7 +306,7 @@ impl ApplicationAgent {
             } else if names_any(text, &callees) {
                 FROM_CALLEE
             } else {
-                OWN
+                own_error_class(text)
             };
             log.push(
                 kind,
@@ -365,7 +385,7 @@ impl Agent for ApplicationAgent {
                     | ObservationKind::LogSpike
             ) && matches!(
                 o.subject.component.as_deref(),
-                Some(OWN) | Some(FROM_CALLEE)
+                Some(OWN) | Some(OWN_DB) | Some(OWN_OOM) | Some(FROM_CALLEE)
             )
         };
         let erroring: BTreeSet<&str> = observations
@@ -383,8 +403,18 @@ impl Agent for ApplicationAgent {
             let own: Vec<&Observation> = obs
                 .iter()
                 .copied()
-                .filter(|o| o.subject.component.as_deref() == Some(OWN))
+                .filter(|o| o.subject.component.as_deref() != Some(FROM_CALLEE))
                 .collect();
+            // The kind the strongest own error points at.
+            let kind = match own
+                .iter()
+                .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+                .and_then(|o| o.subject.component.as_deref())
+            {
+                Some(OWN_DB) => FaultKind::DbPoolExhaustion,
+                Some(OWN_OOM) => FaultKind::MemoryLeak,
+                _ => FaultKind::ErrorInjection,
+            };
             let below = ctx.graph.downstream(service);
             let deepest = !erroring.iter().any(|o| *o != service && below.contains(*o));
             let top = obs.iter().map(|o| o.confidence).fold(0.0, f64::max);
@@ -410,9 +440,15 @@ impl Agent for ApplicationAgent {
                 RootCause {
                     service: service.to_string(),
                     component: None,
-                    fault_kind: FaultKind::ErrorInjection,
+                    fault_kind: kind,
                 },
-                format!("{service} throws errors of its own making"),
+                match kind {
+                    FaultKind::DbPoolExhaustion => {
+                        format!("{service} fails to get database connections")
+                    }
+                    FaultKind::MemoryLeak => format!("{service} runs out of memory"),
+                    _ => format!("{service} throws errors of its own making"),
+                },
                 &obs,
                 Confidence {
                     value: value.min(0.9),
