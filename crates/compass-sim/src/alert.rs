@@ -23,12 +23,11 @@ pub(crate) struct Alert {
 pub(crate) fn evaluate(seed: u64, topo: &Topology, plan: &Plan, state: &State) -> Alert {
     let fe = topo.edge_service;
     let name = &topo.services[fe].name;
-    let sigma = topo.services[fe].sigma;
     let fault = &plan.fault;
     let before: Vec<usize> = (0..plan.clock.points)
         .filter(|&k| plan.clock.time(k) < fault.start_ms)
         .collect();
-    let p99 = |k: usize| state.latency_quantile(fe, k, sigma, 0.99);
+    let p99 = |k: usize| state.latency_quantile(fe, k, 0.99);
     let err = |k: usize| state.err[state.at(fe, k)];
     let base_p99 = median(before.iter().map(|&k| p99(k)).collect());
     let base_err = median(before.iter().map(|&k| err(k)).collect());

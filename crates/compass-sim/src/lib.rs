@@ -18,6 +18,7 @@ mod metrics;
 mod noise;
 mod plan;
 mod pods;
+mod propagate;
 mod state;
 mod templates;
 mod topology;

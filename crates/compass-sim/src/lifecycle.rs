@@ -37,7 +37,6 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
         let name = &topo.services[s].name;
         for &p in &plan.pods_of[s] {
             let pod = &plan.pods[p];
-            let k = plan.clock.step(ev.ts);
             match ev.kind {
                 ChangeKind::Deploy if pod.from_ms == ev.ts => {
                     let at = ev.ts + rng.random_range(1000..8000);
@@ -52,9 +51,7 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
                     let mut c = Ctx {
                         rng: &mut rng,
                         topo,
-                        state,
                         s,
-                        k,
                         routes: &[],
                     };
                     let mut m = String::new();
@@ -97,13 +94,10 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
         let p = oom.pod;
         let s = plan.pods[p].service;
         let name = &topo.services[s].name;
-        let k = plan.clock.step(oom.at_ms);
         let mut c = Ctx {
             rng: &mut rng,
             topo,
-            state,
             s,
-            k,
             routes: &[],
         };
         let mut m = String::new();
@@ -135,9 +129,7 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
         let mut c = Ctx {
             rng: &mut rng,
             topo,
-            state,
             s,
-            k,
             routes: &[],
         };
         let mut m = String::new();

@@ -232,11 +232,11 @@ impl<'a> Ctx<'a> {
             }
         }
         let mut cdf = vec![0.0; topo.services.len() * points * BUCKETS.len()];
-        for (s, svc) in topo.services.iter().enumerate() {
+        for s in 0..topo.services.len() {
             for k in 0..points {
                 for (b, (le, _)) in BUCKETS.iter().enumerate() {
                     cdf[(s * points + k) * BUCKETS.len() + b] =
-                        state.latency_cdf(s, k, svc.sigma, le * 1000.0);
+                        state.latency_cdf(s, k, le * 1000.0);
                 }
             }
         }
@@ -336,21 +336,14 @@ impl<'a> Ctx<'a> {
                 for &e in &self.topo.out[s] {
                     let edge = &self.topo.edges[e];
                     let extra = format!(",peer_service=\"{}\"", self.topo.services[edge.to].name);
+                    // Attempts (retries included), each as long as the client waited.
+                    let points = self.plan.clock.points;
                     let calls = |k: usize| {
-                        let j = self.state.at(edge.to, k);
-                        let retry = 1.0 + f64::from(edge.retries) * self.state.err[j];
+                        let attempts = self.state.edges.attempts[e * points + k];
                         let h = unit(hash(&[self.seed, 0x400, p as u64, e as u64, k as u64]));
-                        (req(k) * edge.calls * retry + h).floor()
+                        (req(k) * edge.calls * attempts + h).floor()
                     };
-                    let secs = |k: usize| {
-                        let j = self.state.at(edge.to, k);
-                        let delay = if edge.to == self.plan.fault.service {
-                            self.state.delay_ms[k]
-                        } else {
-                            0.0
-                        };
-                        calls(k) * (self.state.lat[j] + 2.0 * edge.net_ms + delay) / 1000.0
-                    };
+                    let secs = |k: usize| calls(k) * self.state.edges.ms[e * points + k] / 1000.0;
                     for (k, v) in self.cumulative(p, calls) {
                         w.sample(&format!("{name}_count"), labels, &extra, v, time(k))?;
                     }

@@ -266,8 +266,8 @@ fn draw_effect(kind: FaultKind, rng: &mut ChaCha8Rng) -> Effect {
         },
         FaultKind::DbPoolExhaustion => Effect::Pool {
             ramp_s: noise::uniform(rng, 60.0, 150.0),
-            wait_ms: noise::uniform(rng, 2000.0, 8000.0),
-            timeout_frac: noise::uniform(rng, 0.15, 0.45),
+            wait_ms: noise::uniform(rng, 300.0, 1500.0),
+            timeout_frac: noise::uniform(rng, 0.1, 0.3),
             pending_peak: noise::uniform(rng, 8.0, 60.0),
         },
         FaultKind::BadDeploy | FaultKind::Unknown => Effect::Deploy {

@@ -100,6 +100,8 @@ pub(crate) struct Edge {
     pub ops: Vec<(String, String)>,
     /// One-way network latency, ms.
     pub net_ms: f64,
+    /// Client deadline per attempt, ms: the caller gives up (504) after it.
+    pub timeout_ms: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +180,7 @@ impl Topology {
                 propagate: e.propagate,
                 ops: e.ops,
                 net_ms: noise::uniform(&mut rng, 0.25, 0.8),
+                timeout_ms: client_timeout(&services[from], &services[to], &mut rng),
             });
         }
         let edge_service = index(&services, "frontend");
@@ -279,6 +282,21 @@ impl Topology {
                 _ => ((demand / target) * 4.0).ceil().max(1.0) / 4.0,
             };
         }
+    }
+}
+
+/// The caller's deadline for calls to `to`: tight for caches and for the frontend's
+/// optional recommendations widget, generous for payments and databases.
+fn client_timeout(from: &Service, to: &Service, rng: &mut ChaCha8Rng) -> f64 {
+    match (from.name.as_str(), to.name.as_str(), to.role) {
+        (_, _, Role::Cache) => 500.0,
+        (_, _, Role::Database) => 15_000.0,
+        (_, _, Role::Queue) => 5000.0,
+        ("frontend", "recommendation", _) => 300.0,
+        ("frontend", _, _) => 4000.0,
+        ("checkout", "payment", _) => 10_000.0,
+        _ if to.flavor == Flavor::Generic => [2000.0, 3000.0, 5000.0][rng.random_range(0..3)],
+        _ => 3000.0,
     }
 }
 

@@ -12,9 +12,8 @@ use crate::Progress;
 use crate::SimError;
 use crate::bundle::{Output, TimeFormatter, push_json_str, push_num};
 use crate::noise::{self, Stream};
-use crate::plan::{Effect, Plan};
-use crate::pods;
-use crate::state::{POOL_TIMEOUT_MS, State};
+use crate::plan::Plan;
+use crate::state::State;
 use crate::topology::Topology;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -45,6 +44,9 @@ pub(crate) struct SpanRec<'a> {
     pub own_error: bool,
     /// Client spans: the callee. Failed server spans: the callee whose failure propagated.
     pub peer: Option<usize>,
+    /// Client spans: the attempt hit the deadline. Server spans: the propagated failure
+    /// was a deadline.
+    pub timed_out: bool,
     /// Pre-order position within the second's traces (parents before children).
     pub order: u32,
 }
@@ -183,9 +185,9 @@ impl<'a> Walk<'_, 'a, '_> {
         let id = self.span_id();
         let order = self.next_order();
         self.budget = self.budget.saturating_sub(1);
-        let (own, mut own_error) = self.own_work(s, k, svc.sigma);
+        let (own, mut own_error) = state.sample_own(self.rng, s, k, svc.sigma);
         if !own_error {
-            own_error = self.rng.random::<f64>() < state.own_err[i] - self.pool_timeout_share(s, k);
+            own_error = self.rng.random::<f64>() < state.own_err[i] - state.pool_timeouts(s, k);
         }
         let calls = calls.unwrap_or_else(|| {
             sim.topo.out[s]
@@ -201,7 +203,7 @@ impl<'a> Walk<'_, 'a, '_> {
         let pre = own * self.rng.random_range(0.1..0.4);
         let mut cursor = start + pre;
         let mut error = own_error;
-        let mut failed_peer = None;
+        let (mut failed_peer, mut failed_by_timeout) = (None, false);
         for (e, op) in calls {
             if self.budget == 0 {
                 break;
@@ -209,7 +211,7 @@ impl<'a> Walk<'_, 'a, '_> {
             let edge = &sim.topo.edges[e];
             let (client_op, server_op) = (&edge.ops[op].0, &edge.ops[op].1);
             let attempts = 1 + usize::from(edge.retries);
-            let mut failed = false;
+            let (mut failed, mut timed_out) = (false, false);
             for _ in 0..attempts {
                 let client_id = self.span_id();
                 let client_order = self.next_order();
@@ -229,7 +231,14 @@ impl<'a> Walk<'_, 'a, '_> {
                     Some(client_id),
                     None,
                 );
-                let end = srv_end + net_back;
+                // The client gives up at its deadline; the server carries on regardless.
+                timed_out = srv_end + net_back - cursor > edge.timeout_ms;
+                let end = if timed_out {
+                    cursor + edge.timeout_ms
+                } else {
+                    srv_end + net_back
+                };
+                failed = srv_err || timed_out;
                 self.push(SpanRec {
                     trace: self.trace,
                     id: client_id,
@@ -239,13 +248,13 @@ impl<'a> Walk<'_, 'a, '_> {
                     op: client_op,
                     start: cursor,
                     duration: end - cursor,
-                    error: srv_err,
+                    error: failed,
                     own_error: false,
                     peer: Some(edge.to),
+                    timed_out,
                     order: client_order,
                 });
                 cursor = end;
-                failed = srv_err;
                 if !failed || self.budget == 0 {
                     break;
                 }
@@ -253,6 +262,7 @@ impl<'a> Walk<'_, 'a, '_> {
             if failed && !error && self.rng.random::<f64>() < edge.propagate {
                 error = true;
                 failed_peer = Some(edge.to);
+                failed_by_timeout = timed_out;
             }
         }
         let end = cursor + (own - pre);
@@ -268,45 +278,10 @@ impl<'a> Walk<'_, 'a, '_> {
             error,
             own_error,
             peer: failed_peer,
+            timed_out: failed_by_timeout,
             order,
         });
         (end, error)
-    }
-
-    /// Own work of one request in `s` (ms) and whether it timed out waiting for a DB
-    /// connection.
-    fn own_work(&mut self, s: usize, k: usize, sigma: f64) -> (f64, bool) {
-        let state = self.sim.state;
-        let mean = state.own_ms[state.at(s, k)];
-        let fault = &self.sim.plan.fault;
-        if let Effect::Pool {
-            wait_ms,
-            timeout_frac,
-            ..
-        } = fault.effect
-            && s == fault.service
-        {
-            let press = pods::pool_pressure(fault.activity(self.sim.plan.clock.time(k)));
-            let q = timeout_frac * press;
-            let base = (mean - press * wait_ms * (1.0 - q) - q * POOL_TIMEOUT_MS).max(0.1);
-            let work = noise::lognormal_mean(self.rng, base, sigma);
-            if press > 0.0 && self.rng.random::<f64>() < q {
-                return (POOL_TIMEOUT_MS + work, true);
-            }
-            let wait = -(1.0 - self.rng.random::<f64>()).ln() * press * wait_ms;
-            return (work + wait, false);
-        }
-        (noise::lognormal_mean(self.rng, mean, sigma), false)
-    }
-
-    fn pool_timeout_share(&self, s: usize, k: usize) -> f64 {
-        let fault = &self.sim.plan.fault;
-        match fault.effect {
-            Effect::Pool { timeout_frac, .. } if s == fault.service => {
-                timeout_frac * pods::pool_pressure(fault.activity(self.sim.plan.clock.time(k)))
-            }
-            _ => 0.0,
-        }
     }
 
     fn push(&mut self, span: SpanRec<'a>) {

@@ -106,13 +106,11 @@ impl<'a> LogGen<'a> {
         }
     }
 
-    fn ctx<'r>(&'r self, rng: &'r mut ChaCha8Rng, s: usize, k: usize) -> Ctx<'r, 'r> {
+    fn ctx<'r>(&'r self, rng: &'r mut ChaCha8Rng, s: usize) -> Ctx<'r, 'r> {
         Ctx {
             rng,
             topo: self.topo,
-            state: self.state,
             s,
-            k,
             routes: &self.routes[s],
         }
     }
@@ -138,11 +136,10 @@ impl<'a> LogGen<'a> {
         &self,
         rng: &mut ChaCha8Rng,
         s: usize,
-        k: usize,
         f: impl FnOnce(&mut Ctx<'_, '_>, &mut String),
     ) -> String {
         let mut msg = String::with_capacity(128);
-        let mut c = self.ctx(rng, s, k);
+        let mut c = self.ctx(rng, s);
         f(&mut c, &mut msg);
         msg
     }
@@ -227,7 +224,7 @@ pub(crate) fn write(
                 let ts = ms + rng.random_range(0..1000);
                 let pod = sim.pod(&mut rng, s, ts);
                 let tpl = templates::choose(&mut rng, table);
-                let msg = sim.render(&mut rng, s, k, tpl.render);
+                let msg = sim.render(&mut rng, s, tpl.render);
                 sink.push(ts, &sim.pod_json[pod], tpl.level, None, &msg);
             }
         }

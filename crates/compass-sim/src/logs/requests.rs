@@ -6,12 +6,22 @@ use super::sink::Sink;
 use super::{ACCESS_SHARE, COMMON_SHARE, LogGen};
 use crate::noise::{self, Stream};
 use crate::plan::Effect;
+use crate::state::POOL_TIMEOUT_MS;
 use crate::templates::{self, Ctx, Level, domain, faults};
 use crate::topology::Role;
 use crate::traces::{Kind, SpanRec};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
+
+/// A failed call as the caller logs it.
+#[derive(Debug)]
+struct FailedCall {
+    callee: String,
+    op: String,
+    code: u16,
+    ms: f64,
+}
 
 /// Why a request failed inside the service that logs it.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +58,12 @@ impl<'a> LogGen<'a> {
             };
         let tpl = templates::choose(rng, table);
         let trace = tpl.scoped.then(|| rng.random::<u128>());
-        let msg = self.render(rng, s, k, tpl.render);
+        let msg = self.render(rng, s, tpl.render);
         sink.push(ts, &self.pod_json[pod], tpl.level, trace, &msg);
     }
 
     /// An access line plus whatever the request's fate adds (exception, failed call,
-    /// slow-request or slow-upstream warning), all with one trace id.
+    /// deadline retry, slow-request or slow-upstream warning), all with one trace id.
     fn request(
         &self,
         rng: &mut ChaCha8Rng,
@@ -66,61 +76,103 @@ impl<'a> LogGen<'a> {
         let i = self.state.at(s, k);
         let trace = Some(rng.random::<u128>());
         let pj = &self.pod_json[pod];
-        let mut ms = self
-            .state
-            .sample_latency(rng, s, k, self.topo.services[s].sigma);
-        let mut status = 200;
-        if rng.random::<f64>() < self.state.err[i] {
-            status = 500;
+        let mut ms = self.request_latency(rng, s, k);
+        let failed = rng.random::<f64>() < self.state.err[i];
+        if failed {
             if rng.random::<f64>() * self.state.err[i] < self.state.own_err[i] {
                 let cause = self.cause(rng, s, k);
                 if let Cause::PoolTimeout = cause {
-                    ms += 30_000.0;
+                    let sigma = self.topo.services[s].sigma;
+                    ms = POOL_TIMEOUT_MS + noise::lognormal_mean(rng, self.state.lat0[i], sigma);
                 }
-                let Some(msg) = self.failure(rng, s, k, cause) else {
+                let Some(msg) = self.failure(rng, s, cause) else {
                     return;
                 };
                 sink.push(ts, pj, Level::Error, trace, &msg);
-            } else if let Some((callee, op, code)) = self.failed_callee(rng, s, k) {
-                let msg = self.render(rng, s, k, |c, m| {
-                    faults::call_failed(c, &callee, &op, code, m)
-                });
+            } else if let Some(call) = self.failed_callee(rng, s, k) {
+                let mut msg = String::new();
+                faults::call_failed(&call.callee, &call.op, call.code, call.ms, &mut msg);
                 sink.push(ts, pj, Level::Error, trace, &msg);
             }
         }
-        let level = if status >= 500 {
-            Level::Error
+        self.retried_deadlines(rng, sink, s, k, ts, pj, trace);
+        let (status, level) = if failed {
+            (500, Level::Error)
         } else {
-            Level::Info
+            (200, Level::Info)
         };
-        let msg = self.render(rng, s, k, |c, m| templates::access(c, status, ms, m));
+        let msg = self.render(rng, s, |c, m| templates::access(c, status, ms, m));
         sink.push(ts, pj, level, trace, &msg);
         if ms > self.slow_ms[s] && rng.random::<f64>() < 0.3 {
             let threshold = self.slow_ms[s];
-            let msg = self.render(rng, s, k, |c, m| faults::slow_request(c, ms, threshold, m));
+            let msg = self.render(rng, s, |c, m| faults::slow_request(c, ms, threshold, m));
             sink.push(ts, pj, Level::Warn, trace, &msg);
         }
         let fault = &self.plan.fault;
-        if let Effect::Delay { .. } = fault.effect
-            && self.state.delay_ms[k] > 0.0
+        if self.state.delay_ms[k] > 0.0
             && let Some(&e) = self.topo.out[s]
                 .iter()
                 .find(|&&e| self.topo.edges[e].to == fault.service)
         {
             let edge = &self.topo.edges[e];
-            let callee = &self.topo.services[fault.service].name;
-            let op = &edge.ops[0].0;
-            let x: f64 = rng.random();
-            if x < 0.2 * edge.calls.min(1.0) {
-                let sigma = self.topo.services[fault.service].sigma;
-                let call_ms = self.state.sample_latency(rng, fault.service, k, sigma)
-                    + self.state.delay_ms[k];
+            if rng.random::<f64>() < 0.2 * edge.calls.min(1.0) {
+                let call_ms = self.call_latency(rng, e, k);
                 let mut msg = String::new();
-                faults::slow_upstream(callee, op, call_ms, &mut msg);
+                faults::slow_upstream(
+                    &self.topo.services[edge.to].name,
+                    &edge.ops[0].0,
+                    call_ms,
+                    &mut msg,
+                );
                 sink.push(ts, pj, Level::Warn, trace, &msg);
-            } else if x < 0.23 * edge.calls.min(1.0) {
+            }
+        }
+    }
+
+    /// Latency of one request of `s` that got an answer (not stalled on the DB pool), ms.
+    fn request_latency(&self, rng: &mut ChaCha8Rng, s: usize, k: usize) -> f64 {
+        if self.state.pool_timeouts(s, k) > 0.0 {
+            let [(_, mean, sigma), _] = self.state.dist(s, k);
+            return noise::lognormal_mean(rng, mean, sigma);
+        }
+        self.state.sample_latency(rng, s, k)
+    }
+
+    /// One attempt's client-side time on edge `e`, ms (capped by the deadline).
+    fn call_latency(&self, rng: &mut ChaCha8Rng, e: usize, k: usize) -> f64 {
+        let edge = &self.topo.edges[e];
+        let delay = if edge.to == self.state.fault_service {
+            self.state.delay_ms[k]
+        } else {
+            0.0
+        };
+        let server = self.request_latency(rng, edge.to, k);
+        (server + 2.0 * edge.net_ms + delay).min(edge.timeout_ms)
+    }
+
+    /// Warnings for calls that hit their deadline and were retried.
+    #[allow(clippy::too_many_arguments)]
+    fn retried_deadlines(
+        &self,
+        rng: &mut ChaCha8Rng,
+        sink: &mut Sink,
+        s: usize,
+        k: usize,
+        ts: i64,
+        pj: &[u8],
+        trace: Option<u128>,
+    ) {
+        let points = self.plan.clock.points;
+        for &e in &self.topo.out[s] {
+            let edge = &self.topo.edges[e];
+            let p = self.state.edges.timeout[e * points + k];
+            if edge.retries > 0 && p > 1e-4 && rng.random::<f64>() < edge.calls.min(1.0) * p {
                 let mut msg = String::new();
-                faults::deadline_retry(callee, 250, &mut msg);
+                faults::deadline_retry(
+                    &self.topo.services[edge.to].name,
+                    edge.timeout_ms,
+                    &mut msg,
+                );
                 sink.push(ts, pj, Level::Warn, trace, &msg);
             }
         }
@@ -146,31 +198,27 @@ impl<'a> LogGen<'a> {
         }
     }
 
-    fn failure(&self, rng: &mut ChaCha8Rng, s: usize, k: usize, cause: Cause) -> Option<String> {
+    fn failure(&self, rng: &mut ChaCha8Rng, s: usize, cause: Cause) -> Option<String> {
         Some(match cause {
-            Cause::Baseline => self.render(rng, s, k, faults::baseline_error),
-            Cause::Injected(t) => self.render(rng, s, k, |c, m| faults::injected_error(c, t, m)),
-            Cause::Deploy(t) => self.render(rng, s, k, |c, m| faults::deploy_error(c, t, m)),
-            Cause::PoolTimeout => self.render(rng, s, k, faults::pool_timeout),
+            Cause::Baseline => self.render(rng, s, faults::baseline_error),
+            Cause::Injected(t) => self.render(rng, s, |c, m| faults::injected_error(c, t, m)),
+            Cause::Deploy(t) => self.render(rng, s, |c, m| faults::deploy_error(c, t, m)),
+            Cause::PoolTimeout => self.render(rng, s, faults::pool_timeout),
             Cause::Down => return None,
         })
     }
 
-    /// The callee whose failure made a request of `s` fail, its client op and status.
-    fn failed_callee(
-        &self,
-        rng: &mut ChaCha8Rng,
-        s: usize,
-        k: usize,
-    ) -> Option<(String, String, u16)> {
+    /// The call whose failure made a request of `s` fail: the callee is drawn by its share
+    /// of the failures, then whether it was a deadline (504) or the callee's own error.
+    fn failed_callee(&self, rng: &mut ChaCha8Rng, s: usize, k: usize) -> Option<FailedCall> {
+        let points = self.plan.clock.points;
         let weights: Vec<(usize, f64)> = self.topo.out[s]
             .iter()
             .map(|&e| {
                 let edge = &self.topo.edges[e];
-                let err = self.state.err[self.state.at(edge.to, k)];
                 (
                     e,
-                    edge.calls.min(1.0) * err.powi(1 + i32::from(edge.retries)) * edge.propagate,
+                    edge.calls.min(1.0) * self.state.edges.fail[e * points + k] * edge.propagate,
                 )
             })
             .collect();
@@ -179,23 +227,36 @@ impl<'a> LogGen<'a> {
             return None;
         }
         let mut x = rng.random::<f64>() * total;
-        let e = weights.iter().find(|w| {
+        let &(e, _) = weights.iter().find(|w| {
             x -= w.1;
             x < 0.0
         })?;
-        let edge = &self.topo.edges[e.0];
-        Some((
-            self.topo.services[edge.to].name.clone(),
-            edge.ops[0].0.clone(),
-            self.status_of(edge.to, k),
-        ))
+        let edge = &self.topo.edges[e];
+        let p_to = self.state.edges.timeout[e * points + k];
+        let p_fail = p_to + (1.0 - p_to) * self.state.err[self.state.at(edge.to, k)];
+        let timed_out = rng.random::<f64>() * p_fail < p_to;
+        Some(self.failed_call(rng, e, k, timed_out))
     }
 
-    /// What a caller sees when `callee` fails.
+    fn failed_call(&self, rng: &mut ChaCha8Rng, e: usize, k: usize, timed_out: bool) -> FailedCall {
+        let edge = &self.topo.edges[e];
+        let (code, ms) = if timed_out {
+            (504, edge.timeout_ms)
+        } else {
+            (self.status_of(edge.to, k), self.call_latency(rng, e, k))
+        };
+        FailedCall {
+            callee: self.topo.services[edge.to].name.clone(),
+            op: edge.ops[0].0.clone(),
+            code,
+            ms,
+        }
+    }
+
+    /// What a caller sees when `callee` answers with an error.
     fn status_of(&self, callee: usize, k: usize) -> u16 {
-        let fault = &self.plan.fault;
         let down = self.state.memory.down[self.state.at(callee, k)];
-        if callee == fault.service && down > 0.0 {
+        if callee == self.state.fault_service && down > 0.0 {
             503
         } else {
             500
@@ -226,23 +287,18 @@ impl<'a> LogGen<'a> {
             let mut lines: Vec<(Level, String)> = Vec::new();
             if span.own_error {
                 let cause = self.cause(&mut rng, s, k);
-                if let Some(msg) = self.failure(&mut rng, s, k, cause) {
+                if let Some(msg) = self.failure(&mut rng, s, cause) {
                     lines.push((Level::Error, msg));
                 }
-            } else if let (true, Some(peer)) = (span.error, span.peer) {
-                let op = self.topo.out[s]
+            } else if let (true, Some(peer)) = (span.error, span.peer)
+                && let Some(&e) = self.topo.out[s]
                     .iter()
-                    .map(|&e| &self.topo.edges[e])
-                    .find(|e| e.to == peer)
-                    .map_or_else(String::new, |e| e.ops[0].0.clone());
-                let code = self.status_of(peer, k);
-                let callee = self.topo.services[peer].name.clone();
-                lines.push((
-                    Level::Error,
-                    self.render(&mut rng, s, k, |c, m| {
-                        faults::call_failed(c, &callee, &op, code, m)
-                    }),
-                ));
+                    .find(|&&e| self.topo.edges[e].to == peer)
+            {
+                let call = self.failed_call(&mut rng, e, k, span.timed_out);
+                let mut msg = String::new();
+                faults::call_failed(&call.callee, &call.op, call.code, call.ms, &mut msg);
+                lines.push((Level::Error, msg));
             }
             if span.parent.is_none() && s == self.topo.edge_service {
                 let status = if span.error { 500 } else { 200 };
@@ -250,9 +306,7 @@ impl<'a> LogGen<'a> {
                 let mut c = Ctx {
                     rng: &mut rng,
                     topo: self.topo,
-                    state: self.state,
                     s,
-                    k,
                     routes: &routes,
                 };
                 let mut msg = String::new();
@@ -290,7 +344,7 @@ impl<'a> LogGen<'a> {
                     let used = self.state.memory.mem[p * points + k];
                     let pressure = ((used / limit - 0.6) / 0.4).clamp(0.0, 1.0);
                     if pressure > 0.0 && rng.random::<f64>() < 0.05 + 0.45 * pressure {
-                        let msg = self.render(rng, s, k, |c, m| {
+                        let msg = self.render(rng, s, |c, m| {
                             faults::gc_overhead(c, used, limit, pressure, m)
                         });
                         sink.push(ts, &self.pod_json[p], Level::Warn, None, &msg);

@@ -247,13 +247,12 @@ pub(crate) fn pool_exhausted(max: u32, pending: u32, m: &mut String) {
 }
 
 /// The caller's side of a failed call.
-pub(crate) fn call_failed(c: &mut Ctx<'_, '_>, callee: &str, op: &str, code: u16, m: &mut String) {
+pub(crate) fn call_failed(callee: &str, op: &str, code: u16, ms: f64, m: &mut String) {
     let reason = match code {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Internal Server Error",
     };
-    let ms = c.latency().min(30_500.0);
     w!(
         m,
         "call to {callee} failed: {code} {reason} ({op}, {}ms)",
@@ -276,10 +275,10 @@ pub(crate) fn slow_upstream(callee: &str, op: &str, ms: f64, m: &mut String) {
     w!(m, "upstream {callee} slow: {op} took {}ms", ms.round());
 }
 
-pub(crate) fn deadline_retry(callee: &str, deadline_ms: u64, m: &mut String) {
+pub(crate) fn deadline_retry(callee: &str, deadline_ms: f64, m: &mut String) {
     w!(
         m,
-        "deadline exceeded calling {callee} after {deadline_ms}ms, retrying (attempt 2/3)"
+        "deadline exceeded calling {callee} after {deadline_ms}ms, retrying (attempt 2/2)"
     );
 }
 

@@ -11,7 +11,6 @@ pub(crate) mod faults;
 pub(crate) mod infra;
 
 use crate::noise;
-use crate::state::State;
 use crate::topology::{Flavor, Lang, Service, Topology};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -71,9 +70,7 @@ pub(crate) const fn t(level: Level, weight: f64, scoped: bool, render: Render) -
 pub(crate) struct Ctx<'a, 'r> {
     pub rng: &'r mut ChaCha8Rng,
     pub topo: &'a Topology,
-    pub state: &'a State,
     pub s: usize,
-    pub k: usize,
     /// The service's incoming `METHOD /route` strings.
     pub routes: &'a [String],
 }
@@ -116,11 +113,6 @@ impl Ctx<'_, '_> {
             self.int(0, 255),
             self.int(1, 255)
         )
-    }
-    /// A request latency for this service at this step, ms.
-    pub(crate) fn latency(&mut self) -> f64 {
-        let sigma = self.svc().sigma;
-        self.state.sample_latency(self.rng, self.s, self.k, sigma)
     }
     /// A random incoming `METHOD /path` with ids filled in.
     pub(crate) fn route(&mut self, out: &mut String) {
