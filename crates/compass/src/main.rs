@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "compass", version, about = "COMPASS: incident investigation engine")]
+#[command(
+    name = "compass",
+    version,
+    about = "COMPASS: incident investigation engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,11 +125,17 @@ struct InvestigateArgs {
 impl RunArgs {
     fn settings(&self) -> Result<cli::RunSettings> {
         let secs = |name: &str, v: f64| {
-            anyhow::ensure!(v.is_finite() && v > 0.0, "--{name} must be a positive number of seconds");
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "--{name} must be a positive number of seconds"
+            );
             Ok(std::time::Duration::from_secs_f64(v))
         };
         if let Some(b) = self.budget {
-            anyhow::ensure!(b.is_finite() && b >= 0.0, "--budget must be a non-negative amount in USD");
+            anyhow::ensure!(
+                b.is_finite() && b >= 0.0,
+                "--budget must be a non-negative amount in USD"
+            );
         }
         Ok(cli::RunSettings {
             format: self.format.into(),
@@ -183,7 +193,11 @@ fn run(args: Cli) -> Result<Outcome> {
         }
         Command::Investigate(a) => {
             let settings = a.run.settings()?;
-            runtime.block_on(cli::investigate_bundle(&a.bundle, a.html.as_deref(), &settings))
+            runtime.block_on(cli::investigate_bundle(
+                &a.bundle,
+                a.html.as_deref(),
+                &settings,
+            ))
         }
         Command::Demo(a) => {
             let settings = a.run.settings()?;

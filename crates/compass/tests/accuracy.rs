@@ -21,7 +21,11 @@ async fn check(scenario: &str) {
     let mut failures = Vec::new();
     for seed in 1..=3 {
         let tmp = tempfile::tempdir().unwrap();
-        let cfg = SimConfig { scenario: scenario.to_string(), seed, ..Default::default() };
+        let cfg = SimConfig {
+            scenario: scenario.to_string(),
+            seed,
+            ..Default::default()
+        };
         simulate_quietly(&cfg, tmp.path(), false).unwrap();
         let inv = run_bundle(tmp.path(), &settings()).await.unwrap();
         let truth = read_truth(tmp.path()).unwrap();
@@ -30,8 +34,16 @@ async fn check(scenario: &str) {
             .iter()
             .map(|h| format!("{}:{}", h.root_cause.service, h.root_cause.fault_kind))
             .collect();
-        if inv.hypotheses.first().map(|h| h.root_cause.service.as_str()) != Some(&truth.service) {
-            failures.push(format!("seed {seed}: truth {} ({}), got {ranking:?}", truth.service, truth.fault_kind));
+        if inv
+            .hypotheses
+            .first()
+            .map(|h| h.root_cause.service.as_str())
+            != Some(&truth.service)
+        {
+            failures.push(format!(
+                "seed {seed}: truth {} ({}), got {ranking:?}",
+                truth.service, truth.fault_kind
+            ));
         }
     }
     assert!(failures.is_empty(), "{scenario}:\n{}", failures.join("\n"));

@@ -13,7 +13,14 @@ fn compass() -> Command {
 
 fn simulate(dir: &Path, scenario: &str, seed: u64) {
     compass()
-        .args(["simulate", "--scenario", scenario, "--seed", &seed.to_string(), "--out"])
+        .args([
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
         .arg(dir)
         .assert()
         .success()
@@ -41,7 +48,15 @@ fn simulate_writes_a_bundle_and_investigate_reads_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
     simulate(&dir, "error-injection", 2);
-    for f in ["manifest.json", "metrics.om", "logs.jsonl", "traces.jsonl", "events.jsonl", "incident.json", "truth.json"] {
+    for f in [
+        "manifest.json",
+        "metrics.om",
+        "logs.jsonl",
+        "traces.jsonl",
+        "events.jsonl",
+        "incident.json",
+        "truth.json",
+    ] {
         assert!(dir.join(f).is_file(), "{f} not written");
     }
     let html = tmp.path().join("r.html");
@@ -72,11 +87,22 @@ fn investigate_json_is_one_object_with_the_documented_shape() {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     let top = &v["hypotheses"][0];
-    for key in ["rank", "statement", "root_cause", "confidence", "status", "evidence", "disproof"] {
+    for key in [
+        "rank",
+        "statement",
+        "root_cause",
+        "confidence",
+        "status",
+        "evidence",
+        "disproof",
+    ] {
         assert!(top.get(key).is_some(), "hypothesis lacks {key}");
     }
     for key in ["service", "component", "fault_kind"] {
-        assert!(top["root_cause"].get(key).is_some(), "root_cause lacks {key}");
+        assert!(
+            top["root_cause"].get(key).is_some(),
+            "root_cause lacks {key}"
+        );
     }
     assert_eq!(v["agents"].as_array().unwrap().len(), 6);
 }
@@ -97,10 +123,17 @@ fn investigate_markdown_is_a_post_mortem_draft() {
 #[test]
 fn demo_prints_the_report_and_writes_html() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = compass().args(["demo", "--out"]).arg(tmp.path()).assert().success();
+    let out = compass()
+        .args(["demo", "--out"])
+        .arg(tmp.path())
+        .assert()
+        .success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(text.contains("HTML report:"), "{text}");
-    assert!(text.contains("COMPASS ranked #1"), "the demo's own fault is found first:\n{text}");
+    assert!(
+        text.contains("COMPASS ranked #1"),
+        "the demo's own fault is found first:\n{text}"
+    );
     assert!(tmp.path().join("report.html").is_file());
 }
 
@@ -145,11 +178,21 @@ fn malformed_log_line_degrades_the_log_agent_with_exit_code_3() {
         .assert()
         .code(3);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let app = v["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "application").unwrap();
+    let app = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "application")
+        .unwrap();
     assert_eq!(app["status"], "degraded");
     let err = app["error"].as_str().unwrap();
     assert!(err.contains(&format!("logs.jsonl line {line_no}")), "{err}");
-    let infra = v["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "infrastructure").unwrap();
+    let infra = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "infrastructure")
+        .unwrap();
     assert_eq!(infra["status"], "succeeded");
 }
 
@@ -165,7 +208,12 @@ fn missing_traces_file_degrades_only_the_agents_that_need_it() {
         .code(3)
         .stderr(predicate::str::contains("traces.jsonl"));
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let tracing = v["agents"].as_array().unwrap().iter().find(|a| a["agent"] == "tracing").unwrap();
+    let tracing = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == "tracing")
+        .unwrap();
     assert_eq!(tracing["status"], "degraded");
     assert!(!v["hypotheses"].as_array().unwrap().is_empty());
 }
@@ -173,7 +221,10 @@ fn missing_traces_file_degrades_only_the_agents_that_need_it() {
 #[test]
 fn usage_errors_exit_with_2() {
     compass().args(["investigate"]).assert().code(2);
-    compass().args(["simulate", "--scenario", "cpu-saturation"]).assert().code(2);
+    compass()
+        .args(["simulate", "--scenario", "cpu-saturation"])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -184,5 +235,8 @@ fn unknown_scenario_lists_the_valid_ones() {
         .arg(tmp.path().join("x"))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("meteor-strike").and(predicate::str::contains("cpu-saturation")));
+        .stderr(
+            predicate::str::contains("meteor-strike")
+                .and(predicate::str::contains("cpu-saturation")),
+        );
 }

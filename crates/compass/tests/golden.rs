@@ -9,7 +9,11 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread")]
 async fn db_pool_exhaustion_seed_7_report() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = SimConfig { scenario: "db-pool-exhaustion".into(), seed: 7, ..Default::default() };
+    let cfg = SimConfig {
+        scenario: "db-pool-exhaustion".into(),
+        seed: 7,
+        ..Default::default()
+    };
     simulate_quietly(&cfg, tmp.path(), false).unwrap();
     let settings = RunSettings {
         format: Format::Text,
@@ -24,7 +28,14 @@ async fn db_pool_exhaustion_seed_7_report() {
     for run in &mut inv.agents {
         run.duration_ms = 0;
     }
-    let text = terminal(&inv, &RenderOptions { color: false, width: 120, top: 3 })
-        .replace(&tmp.path().display().to_string(), "<bundle>");
+    let text = terminal(
+        &inv,
+        &RenderOptions {
+            color: false,
+            width: 120,
+            top: 3,
+        },
+    )
+    .replace(&tmp.path().display().to_string(), "<bundle>");
     insta::assert_snapshot!(text);
 }
