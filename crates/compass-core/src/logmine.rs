@@ -113,8 +113,10 @@ impl TemplateMiner {
         }
         let id = self.texts.len() as u32;
         self.texts.push(token.into());
-        self.has_digit
-            .push(token.bytes().any(|b| b.is_ascii_digit()));
+        // Tokens with a digit or a masked part are likely variables: they route to the
+        // wildcard child of the tree.
+        let variable = token.bytes().any(|b| b.is_ascii_digit()) || token.contains(WILDCARD);
+        self.has_digit.push(variable);
         self.interned.insert(token.into(), id);
         id
     }
