@@ -17,10 +17,27 @@ pub(crate) struct Scheduled {
     pub message: String,
 }
 
+/// Collects scheduled lines.
+#[derive(Debug, Default)]
+struct Lines(Vec<Scheduled>);
+
+impl Lines {
+    fn add(&mut self, ts: i64, pod: usize, level: Level, render: impl FnOnce(&mut String)) {
+        let mut message = String::new();
+        render(&mut message);
+        self.0.push(Scheduled {
+            ts,
+            pod,
+            level,
+            message,
+        });
+    }
+}
+
 pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
     let (topo, plan, state) = (sim.topo, sim.plan, sim.state);
     let mut rng = noise::rng(sim.seed, Stream::Logs, u64::MAX);
-    let mut out = Vec::new();
+    let mut out = Lines::default();
     let version_at = |s: usize, ms: i64| {
         plan.events
             .iter()
@@ -32,58 +49,40 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
                 format!("v{}.{}.{}", v.0, v.1, v.2)
             })
     };
+    // A process coming up: "Starting ..." then, a few seconds later, "Started ... in Ns".
+    let boot =
+        |out: &mut Lines, rng: &mut rand_chacha::ChaCha8Rng, at: i64, p: usize, version: &str| {
+            let pod = &plan.pods[p];
+            let name = &topo.services[pod.service].name;
+            out.add(at, p, Level::Info, |m| {
+                faults::starting(name, version, &pod.name, m)
+            });
+            let took = rng.random_range(3000..12_000);
+            out.add(at + took, p, Level::Info, |m| {
+                faults::started(name, took as f64 / 1000.0 + 0.4, m)
+            });
+        };
     for ev in &plan.events {
         let s = ev.service;
-        let name = &topo.services[s].name;
         for &p in &plan.pods_of[s] {
             let pod = &plan.pods[p];
             match ev.kind {
                 ChangeKind::Deploy if pod.from_ms == ev.ts => {
                     let at = ev.ts + rng.random_range(1000..8000);
-                    let mut m = String::new();
-                    faults::starting(name, &version_at(s, ev.ts), &pod.name, &mut m);
-                    out.push(Scheduled {
-                        ts: at,
-                        pod: p,
-                        level: Level::Info,
-                        message: m,
-                    });
-                    let mut c = Ctx {
-                        rng: &mut rng,
-                        topo,
-                        s,
-                        routes: &[],
-                    };
-                    let mut m = String::new();
-                    faults::started(&mut c, name, &mut m);
-                    let at = at + rng.random_range(4000..15_000);
-                    out.push(Scheduled {
-                        ts: at,
-                        pod: p,
-                        level: Level::Info,
-                        message: m,
-                    });
+                    boot(&mut out, &mut rng, at, p, &version_at(s, ev.ts));
                 }
                 ChangeKind::Deploy if pod.until_ms == ev.ts => {
-                    let mut m = String::new();
-                    faults::shutting_down(&mut m);
-                    let at = ev.ts + rng.random_range(0..3000);
-                    out.push(Scheduled {
-                        ts: at,
-                        pod: p,
-                        level: Level::Info,
-                        message: m,
-                    });
+                    out.add(
+                        ev.ts + rng.random_range(0..3000),
+                        p,
+                        Level::Info,
+                        faults::shutting_down,
+                    );
                 }
                 ChangeKind::ConfigChange if pod.live_at(ev.ts) => {
-                    let mut m = String::new();
-                    faults::config_reloaded(&ev.description, &mut m);
                     let at = ev.ts + rng.random_range(1000..4000);
-                    out.push(Scheduled {
-                        ts: at,
-                        pod: p,
-                        level: Level::Info,
-                        message: m,
+                    out.add(at, p, Level::Info, |m| {
+                        faults::config_reloaded(&ev.description, m)
                     });
                 }
                 _ => {}
@@ -93,54 +92,26 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
     for oom in &state.memory.ooms {
         let p = oom.pod;
         let s = plan.pods[p].service;
-        let name = &topo.services[s].name;
         let mut c = Ctx {
             rng: &mut rng,
             topo,
             s,
             routes: &[],
         };
-        let mut m = String::new();
-        faults::out_of_memory(&mut c, &mut m);
-        let at = oom.at_ms - rng.random_range(50..900);
-        out.push(Scheduled {
-            ts: at,
-            pod: p,
-            level: Level::Fatal,
-            message: m,
-        });
+        let mut last_words = String::new();
+        faults::out_of_memory(&mut c, &mut last_words);
+        out.add(
+            oom.at_ms - rng.random_range(50..900),
+            p,
+            Level::Fatal,
+            |m| m.push_str(&last_words),
+        );
         let back = oom.at_ms + rng.random_range(5000..10_000);
-        let mut m = String::new();
-        faults::restarted_after_oom(state.memory.restarts_at(p, oom.at_ms), &mut m);
-        out.push(Scheduled {
-            ts: back,
-            pod: p,
-            level: Level::Warn,
-            message: m,
+        let restarts = state.memory.restarts_at(p, oom.at_ms);
+        out.add(back, p, Level::Warn, |m| {
+            faults::restarted_after_oom(restarts, m)
         });
-        let mut m = String::new();
-        faults::starting(name, &version_at(s, oom.at_ms), &plan.pods[p].name, &mut m);
-        out.push(Scheduled {
-            ts: back + 100,
-            pod: p,
-            level: Level::Info,
-            message: m,
-        });
-        let mut c = Ctx {
-            rng: &mut rng,
-            topo,
-            s,
-            routes: &[],
-        };
-        let mut m = String::new();
-        faults::started(&mut c, name, &mut m);
-        let at = back + rng.random_range(3000..12_000);
-        out.push(Scheduled {
-            ts: at,
-            pod: p,
-            level: Level::Info,
-            message: m,
-        });
+        boot(&mut out, &mut rng, back + 100, p, &version_at(s, oom.at_ms));
     }
     let batch = plan.noise.batch_service;
     for &(from, to) in &plan.noise.batch_runs {
@@ -152,30 +123,21 @@ pub(crate) fn scheduled(sim: &LogGen<'_>) -> Vec<Scheduled> {
             continue;
         };
         let day = crate::bundle::rfc3339(from - 86_400_000);
-        let mut m = String::new();
-        w!(&mut m, "report daily_sales started (window {})", &day[..10]);
-        out.push(Scheduled {
-            ts: from + rng.random_range(0..500),
-            pod: p,
-            level: Level::Info,
-            message: m,
+        out.add(from + rng.random_range(0..500), p, Level::Info, |m| {
+            w!(m, "report daily_sales started (window {})", &day[..10])
         });
-        let mut m = String::new();
         let rows = rng.random_range(2_000_000..9_000_000);
-        w!(
-            &mut m,
-            "report daily_sales finished: {rows} rows in {}s",
-            (to - from) / 1000
-        );
-        out.push(Scheduled {
-            ts: to - rng.random_range(0..500),
-            pod: p,
-            level: Level::Info,
-            message: m,
+        out.add(to - rng.random_range(0..500), p, Level::Info, |m| {
+            w!(
+                m,
+                "report daily_sales finished: {rows} rows in {}s",
+                (to - from) / 1000
+            )
         });
     }
     let (start, end) = (plan.clock.start_ms, plan.clock.end_ms());
-    out.retain(|l| l.ts >= start && l.ts < end);
-    out.sort_by_key(|l| l.ts);
-    out
+    let mut lines = out.0;
+    lines.retain(|l| l.ts >= start && l.ts < end);
+    lines.sort_by_key(|l| l.ts);
+    lines
 }

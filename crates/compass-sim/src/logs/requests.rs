@@ -344,8 +344,11 @@ impl<'a> LogGen<'a> {
                     let used = self.state.memory.mem[p * points + k];
                     let pressure = ((used / limit - 0.6) / 0.4).clamp(0.0, 1.0);
                     if pressure > 0.0 && rng.random::<f64>() < 0.05 + 0.45 * pressure {
+                        // Pauses long enough to explain the requests' slowdown.
+                        let i = self.state.at(s, k);
+                        let pause = 10.0 + 2.0 * (self.state.lat[i] - self.state.lat0[i]).max(0.0);
                         let msg = self.render(rng, s, |c, m| {
-                            faults::gc_overhead(c, used, limit, pressure, m)
+                            faults::gc_overhead(c, used, limit, pressure, pause, m)
                         });
                         sink.push(ts, &self.pod_json[p], Level::Warn, None, &msg);
                     }

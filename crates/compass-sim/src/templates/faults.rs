@@ -282,18 +282,19 @@ pub(crate) fn deadline_retry(callee: &str, deadline_ms: f64, m: &mut String) {
     );
 }
 
-/// Garbage-collector pressure as memory nears the limit.
+/// Garbage-collector pressure as memory nears the limit; `pause_ms` is the typical
+/// stop-the-world pause, in scale with the slowdown the requests see.
 pub(crate) fn gc_overhead(
     c: &mut Ctx<'_, '_>,
     used: f64,
     limit: f64,
     pressure: f64,
+    pause_ms: f64,
     m: &mut String,
 ) {
     let pct = (5.0 + 60.0 * pressure).round();
-    let pause = (40.0 + 1400.0 * pressure * pressure) * (0.8 + 0.4 * c.int(0, 100) as f64 / 100.0);
+    let pause = (pause_ms * (0.7 + 0.6 * c.int(0, 100) as f64 / 100.0)).round();
     let (used, max) = ((used / 1_048_576.0).round(), (limit / 1_048_576.0).round());
-    let pause = pause.round();
     match c.svc().lang {
         Lang::Java => w!(
             m,
@@ -346,8 +347,7 @@ pub(crate) fn starting(service: &str, version: &str, pod: &str, m: &mut String) 
     w!(m, "Starting {service} {version} on {pod} (pid 1)");
 }
 
-pub(crate) fn started(c: &mut Ctx<'_, '_>, service: &str, m: &mut String) {
-    let secs = 3.0 + c.int(0, 9000) as f64 / 1000.0;
+pub(crate) fn started(service: &str, secs: f64, m: &mut String) {
     w!(
         m,
         "Started {service} in {secs:.3} seconds, listening on :8080"
