@@ -4,7 +4,7 @@
 
 use super::error::read_error;
 use super::jsonl::{JsonlFile, LineResult};
-use super::records::{LogLine, SpanLine, parse_event};
+use super::records::{LogLine, SpanLine, log_timestamp, parse_event};
 use super::{
     BundleSource, CHANGES_SOURCE, EVENTS, EventsFile, LOGS_SOURCE, METRICS_SOURCE, MetricsFile,
     TRACES_SOURCE, metrics, promql,
@@ -140,11 +140,23 @@ impl LogSource for BundleLogs {
                 .as_ref()
                 .ok_or_else(|| absent(LOGS_SOURCE, "logs.jsonl"))?;
             let path = file.path.display().to_string();
+            // A line that does not even contain the wanted service's quoted name cannot
+            // match: skip its full parse (the bulk of a filtered scan).
+            let quoted = query.service.as_deref().map(|s| format!("\"{s}\""));
+            let prefilter = quoted
+                .as_deref()
+                .map(|q| memchr::memmem::Finder::new(q.as_bytes()));
             file.read_page(
                 range,
                 cursor.as_deref(),
                 limit,
                 |line, pos| -> LineResult<_> {
+                    if let Some(f) = &prefilter
+                        && f.find(line).is_none()
+                        && let Some(ts) = log_timestamp(line)
+                    {
+                        return Ok((ts, None));
+                    }
                     let log = LogLine::parse(line)?;
                     let wanted = range.contains(log.ts)
                         && query.min_level.is_none_or(|min| log.level >= min)

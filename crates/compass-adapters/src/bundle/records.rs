@@ -139,8 +139,20 @@ fn parse_level(text: &str) -> Result<LogLevel, String> {
     })
 }
 
+/// The value of a top-level string field written compactly (`"key":"value"`), found
+/// without parsing the line; `None` when it isn't there in that form.
+fn quick_string_field<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a str> {
+    let at = memchr::memmem::find(line, key)?;
+    let rest = &line[at + key.len()..];
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
 /// The timestamp of a log line, for the index.
 pub(crate) fn log_timestamp(line: &[u8]) -> Option<EpochMs> {
+    if let Some(ts) = quick_string_field(line, b"\"timestamp\":\"").and_then(parse_rfc3339_ms) {
+        return Some(ts);
+    }
     #[derive(Deserialize)]
     struct Ts<'a> {
         #[serde(borrow)]

@@ -271,11 +271,9 @@ async fn malformed_lines_outside_the_window_are_not_reported() {
         .iter()
         .map(|p| &p[..p.find(':').unwrap()])
         .collect();
-    assert_eq!(
-        cited,
-        ["logs.jsonl line 3"],
-        "between line 2 (in) and line 4 (after)"
-    );
+    // Line 3 is cut short, but its timestamp (01.000) is still readable and lies
+    // after the window, so it is not this window's problem.
+    assert!(cited.is_empty(), "{cited:?}");
 }
 
 #[tokio::test]
