@@ -7,6 +7,36 @@
 //! configuration always gives byte-identical files: randomness comes from seeded ChaCha8
 //! streams, one per modality, and nothing reads the clock. Output is streamed, so large
 //! bundles (hundreds of services, millions of log lines) need little memory.
+//!
+//! # What a bundle shows
+//!
+//! - **System**: `frontend` (the edge) calls checkout, cart, catalog, recommendation,
+//!   currency, user and shipping; checkout calls payment, orders, ...; orders and
+//!   inventory hold DB pools to `postgres`; `notification` consumes what orders publish to
+//!   `kafka`; `report-batch` is an unrelated periodic job. `services` counts application
+//!   services; the four infrastructure/batch services come on top. Infrastructure pods are
+//!   stateful-set style (`postgres-0`), the others `name-<replicaset>-<suffix>`.
+//! - **Alert**: on `frontend`, 1-4 minutes after the fault, evaluated on the data:
+//!   `High latency on frontend` (alertname `FrontendLatencyHigh`) for CPU, memory, network
+//!   and pool faults, `Error rate above N% on frontend` (`FrontendErrorRateHigh`) for
+//!   error injection and bad deploys. The root cause is a service whose fault the edge
+//!   visibly feels.
+//! - **Calls** have per-edge client deadlines (redis 500 ms, frontend to recommendation
+//!   300 ms, other frontend calls 4 s, most others 3 s) and retries: a timed-out client span
+//!   has status `error` while the callee's server span may end `ok` later.
+//! - **Log signatures** (stable wording, see `templates::faults`): `call to {callee}
+//!   failed: {500|503|504} ...` on callers; `... Connection is not available, request timed
+//!   out after 30000ms.` and `HikariPool-1 - Pool stats (... waiting=N)` for pool exhaustion;
+//!   `GC overhead N% ... pause Nms ...`, an out-of-memory line and `Container restarted:
+//!   previous instance terminated with OOMKilled (exit code 137) ...` for leaks; `Slow
+//!   request: ...` when a request takes three times the usual; `upstream {callee} slow:` and
+//!   `deadline exceeded calling {callee} ...` for network delay; language-specific
+//!   exceptions, new at fault time, for injected errors and bad deploys; `Starting` /
+//!   `Started` / `Received SIGTERM` around deploys and restarts.
+//! - **Noise**: report-batch runs every 15-30 minutes (CPU near its limit, slow spans, log
+//!   bursts), a chatty healthy service bursts DEBUG lines, one unrelated deploy and one
+//!   config change happen more than ten minutes before the fault, short latency blips hit
+//!   random services, and benign warnings and errors appear everywhere at low rates.
 
 mod alert;
 mod bundle;

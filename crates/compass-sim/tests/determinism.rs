@@ -202,3 +202,19 @@ fn many_services_are_generated_and_wired() {
         assert!(called.contains(name), "{name} has a caller");
     }
 }
+
+#[test]
+fn zero_rates_give_empty_logs_and_traces() {
+    let b = run(&SimConfig {
+        log_rate: 0.0,
+        trace_rate: 0.0,
+        ..small("error-injection", 3)
+    });
+    assert_eq!(b.summary.log_lines, 0);
+    assert_eq!(b.summary.spans, 0);
+    assert!(read(&b.path("logs.jsonl")).is_empty() && read(&b.path("traces.jsonl")).is_empty());
+    assert!(
+        b.summary.metric_samples > 0,
+        "metrics do not depend on the log or trace rate"
+    );
+}

@@ -54,3 +54,12 @@ fn promtool_accepts_metrics_with_pod_replacement_and_pools() {
     backfill(&small("bad-deploy", 4));
     backfill(&small("db-pool-exhaustion", 5));
 }
+
+#[test]
+fn promtool_accepts_fractional_second_timestamps() {
+    // A start that is not on a whole second gives timestamps with decimals.
+    backfill(&SimConfig {
+        start_ms: SimConfig::default().start_ms + 250,
+        ..small("network-latency", 6)
+    });
+}

@@ -175,6 +175,15 @@ pub(crate) fn write(
 ) -> Result<u64, SimError> {
     let clock = sim.plan.clock;
     let seconds = clock.duration_s;
+    if sim.log_rate <= 0.0 {
+        // No logs asked for: none at all, not even the noise and lifecycle lines.
+        progress(Progress {
+            phase: "logs",
+            done: seconds,
+            total: seconds,
+        });
+        return Ok(0);
+    }
     let mut sink = Sink::default();
     let mut pending: BTreeMap<(i64, u64), Vec<u8>> = BTreeMap::new();
     for line in lifecycle::scheduled(sim) {

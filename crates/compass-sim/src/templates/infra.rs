@@ -75,6 +75,25 @@ pub(crate) static REDIS: &[Template] = &[
         let (ip, port) = (c.ip(), c.int(30000, 60000));
         w!(m, "Accepted {ip}:{port}")
     }),
+    t(Info, 0.4, false, |c, m| {
+        let (ip, port) = (c.ip(), c.int(30000, 60000));
+        w!(
+            m,
+            "Client closed connection id={} addr={ip}:{port}",
+            c.int(1000, 90_000)
+        )
+    }),
+    t(Info, 0.3, false, |c, m| {
+        let secs = c.int(1, 4);
+        w!(
+            m,
+            "Background RDB transfer terminated with success, {secs}.{:03} seconds",
+            c.int(0, 999)
+        )
+    }),
+    t(Warn, 0.05, false, |_, m| {
+        m.push_str("Asynchronous AOF fsync is taking too long (disk is busy?)")
+    }),
 ];
 
 pub(crate) static KAFKA: &[Template] = &[
