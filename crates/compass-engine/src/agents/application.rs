@@ -13,10 +13,10 @@ use compass_core::detect::{
     rate_shift, template_shifts,
 };
 use compass_core::logmine::{TemplateId, TemplateMiner};
-use compass_core::stats::Direction;
+use compass_core::stats::{Direction, change_point};
 use compass_core::{
-    Category, Confidence, EpochMs, FaultKind, Hypothesis, Incident, LogLevel, LogRecord,
-    Observation, ObservationKind, QualityGrade, RootCause, Subject,
+    AnalysisWindow, Category, Confidence, EpochMs, FaultKind, Hypothesis, Incident, LogLevel,
+    LogRecord, Observation, ObservationKind, QualityGrade, RootCause, Subject,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -111,6 +111,21 @@ impl ServiceLogs {
     }
 }
 
+/// When a count series steps up inside the incident window: the best mean-shift split
+/// (robust to a few stray early events), else the first persistent excess.
+fn count_onset(series: &[(EpochMs, f64)], w: &AnalysisWindow) -> Option<EpochMs> {
+    let values: Vec<f64> = series.iter().map(|p| p.1).collect();
+    let split = change_point(&values, 2)
+        .filter(|c| c.after_mean > c.before_mean)
+        .map(|c| series[c.index].0)
+        .filter(|t| w.incident.contains(*t));
+    split.or_else(|| {
+        metric_shift(series, w, &ShiftConfig::counts())
+            .filter(|s| s.direction() == Direction::Up)
+            .map(|s| s.onset())
+    })
+}
+
 /// Whether `text` names one of `names` as a whole word.
 fn names_any(text: &str, names: &BTreeSet<&str>) -> bool {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
@@ -176,19 +191,13 @@ impl ApplicationAgent {
                 .flat_map(|&i| logs.templates[i].times.iter().copied())
                 .collect();
             let series = bucket_counts(&error_times, w.whole(), bucket);
-            let onset = metric_shift(&series, &w, &ShiftConfig::counts())
-                .filter(|s| s.direction() == Direction::Up)
-                .map_or_else(
-                    || {
-                        error_times
-                            .iter()
-                            .copied()
-                            .filter(|t| w.incident.contains(*t))
-                            .min()
-                            .unwrap_or(w.incident.start)
-                    },
-                    |s| s.onset(),
-                );
+            let first = error_times
+                .iter()
+                .copied()
+                .filter(|t| w.incident.contains(*t))
+                .min()
+                .unwrap_or(w.incident.start);
+            let onset = count_onset(&series, &w).unwrap_or(first);
             // The surging error templates, strongest first.
             let surging: Vec<usize> = shifts
                 .iter()
@@ -264,13 +273,7 @@ impl ApplicationAgent {
             let onset = if s.is_new {
                 first
             } else {
-                metric_shift(
-                    &bucket_counts(&t.times, w.whole(), bucket),
-                    &w,
-                    &ShiftConfig::counts(),
-                )
-                .filter(|x| x.direction() == Direction::Up)
-                .map_or(first, |x| x.onset())
+                count_onset(&bucket_counts(&t.times, w.whole(), bucket), &w).unwrap_or(first)
             };
             let kind = if s.is_new {
                 ObservationKind::NewLogTemplate
