@@ -148,3 +148,37 @@ async fn missing_logs_source() {
         AgentError::MissingSource("logs")
     );
 }
+
+#[tokio::test]
+async fn pool_timeouts_and_out_of_memory_name_their_fault_kind() {
+    let mut r = Vec::new();
+    for svc in ["db-user", "leaky"] {
+        r.extend(lines(svc, LogLevel::Info, 0.0, 55.0, 3, |i| {
+            format!("GET /items/{i} 200 {}ms", 3 + i % 11)
+        }));
+    }
+    r.extend(lines("db-user", LogLevel::Error, 45.0, 55.0, 5, |i| {
+        format!("HikariPool-1 - Connection is not available, request timed out after 30000ms (request {i})")
+    }));
+    r.extend(lines("leaky", LogLevel::Error, 46.0, 55.0, 10, |i| {
+        format!("java.lang.OutOfMemoryError: Java heap space (worker {i})")
+    }));
+    let sources = DataSources {
+        logs: Some(Arc::new(FakeLogs::new("fake-logs", r))),
+        ..Default::default()
+    };
+    let ctx = ctx(sources, &[], &["db-user", "leaky"]);
+    let out = ApplicationAgent.observe(&incident(), &ctx).await.unwrap();
+    let hyps = ApplicationAgent.orient(&out.observations, &ctx);
+    let kind = |s: &str| {
+        hyps.iter()
+            .find(|h| h.root_cause.service == s)
+            .map(|h| h.root_cause.fault_kind)
+    };
+    assert_eq!(
+        kind("db-user"),
+        Some(FaultKind::DbPoolExhaustion),
+        "{hyps:#?}"
+    );
+    assert_eq!(kind("leaky"), Some(FaultKind::MemoryLeak));
+}
