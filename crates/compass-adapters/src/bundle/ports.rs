@@ -4,7 +4,7 @@
 
 use super::error::read_error;
 use super::jsonl::{JsonlFile, LineResult};
-use super::records::{LogLine, SpanLine, log_timestamp, parse_event};
+use super::records::{LogLine, SpanLine, log_timestamp, parse_event, quick_level};
 use super::{
     BundleSource, CHANGES_SOURCE, EVENTS, EventsFile, LOGS_SOURCE, METRICS_SOURCE, MetricsFile,
     TRACES_SOURCE, metrics, promql,
@@ -140,8 +140,8 @@ impl LogSource for BundleLogs {
                 .as_ref()
                 .ok_or_else(|| absent(LOGS_SOURCE, "logs.jsonl"))?;
             let path = file.path.display().to_string();
-            // A line that does not even contain the wanted service's quoted name cannot
-            // match: skip its full parse (the bulk of a filtered scan).
+            // A line that does not even contain the wanted service's quoted name, or whose
+            // level is below the wanted one, cannot match: skip its full parse.
             let quoted = query.service.as_deref().map(|s| format!("\"{s}\""));
             let prefilter = quoted
                 .as_deref()
@@ -151,10 +151,11 @@ impl LogSource for BundleLogs {
                 cursor.as_deref(),
                 limit,
                 |line, pos| -> LineResult<_> {
-                    if let Some(f) = &prefilter
-                        && f.find(line).is_none()
-                        && let Some(ts) = log_timestamp(line)
-                    {
+                    let unwanted = prefilter.as_ref().is_some_and(|f| f.find(line).is_none())
+                        || query
+                            .min_level
+                            .is_some_and(|min| quick_level(line).is_some_and(|l| l < min));
+                    if unwanted && let Some(ts) = log_timestamp(line) {
                         return Ok((ts, None));
                     }
                     let log = LogLine::parse(line)?;

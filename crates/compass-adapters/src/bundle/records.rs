@@ -148,6 +148,11 @@ fn quick_string_field<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
+/// The level of a log line read without parsing it, when written compactly.
+pub(crate) fn quick_level(line: &[u8]) -> Option<LogLevel> {
+    quick_string_field(line, b"\"level\":\"").and_then(|t| parse_level(t).ok())
+}
+
 /// The timestamp of a log line, for the index.
 pub(crate) fn log_timestamp(line: &[u8]) -> Option<EpochMs> {
     if let Some(ts) = quick_string_field(line, b"\"timestamp\":\"").and_then(parse_rfc3339_ms) {
