@@ -254,7 +254,7 @@ fn draw_effect(kind: FaultKind, rng: &mut ChaCha8Rng) -> Effect {
             usage_frac: noise::uniform(rng, 0.9, 0.99),
         },
         FaultKind::MemoryLeak => Effect::Leak {
-            minutes_to_limit: noise::uniform(rng, 5.0, 9.0),
+            minutes_to_limit: noise::uniform(rng, 3.5, 6.5),
             gc_gain: noise::uniform(rng, 6.0, 10.0),
         },
         FaultKind::NetworkLatency => Effect::Delay {

@@ -47,7 +47,8 @@ impl PodMemory {
     }
 }
 
-const GC_THRESHOLD: f64 = 0.6;
+/// Heap use (fraction of the limit) above which the garbage collector starts to hurt.
+pub(crate) const GC_THRESHOLD: f64 = 0.55;
 
 /// Working set of every pod, the leak and its OOM kills.
 pub(crate) fn memory(seed: u64, topo: &Topology, plan: &Plan) -> PodMemory {

@@ -6,6 +6,7 @@ use super::sink::Sink;
 use super::{ACCESS_SHARE, COMMON_SHARE, LogGen};
 use crate::noise::{self, Stream};
 use crate::plan::Effect;
+use crate::pods::GC_THRESHOLD;
 use crate::state::POOL_TIMEOUT_MS;
 use crate::templates::{self, Ctx, Level, domain, faults};
 use crate::topology::Role;
@@ -342,7 +343,8 @@ impl<'a> LogGen<'a> {
                 Effect::Leak { .. } if ms >= fault.start_ms => {
                     let limit = self.topo.services[s].mem_limit;
                     let used = self.state.memory.mem[p * points + k];
-                    let pressure = ((used / limit - 0.6) / 0.4).clamp(0.0, 1.0);
+                    let pressure =
+                        ((used / limit - GC_THRESHOLD) / (1.0 - GC_THRESHOLD)).clamp(0.0, 1.0);
                     if pressure > 0.0 && rng.random::<f64>() < 0.05 + 0.45 * pressure {
                         // Pauses long enough to explain the requests' slowdown.
                         let i = self.state.at(s, k);
