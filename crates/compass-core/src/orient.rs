@@ -227,13 +227,18 @@ fn fmt_offset(ms: i64) -> String {
 
 fn temporal(h: &Hypothesis, ctx: &OrientContext<'_>) -> DisproofAttempt {
     let expected = "the cause starts no later than the symptoms it explains".to_string();
-    let anomalous = anomalous_services(ctx);
+    // The effect's onset is the median onset of the confident observations on the
+    // services that depend on the cause: one early blip on a caller is noise, not the
+    // effect starting first.
     let upstream = ctx.graph.upstream(&h.root_cause.service);
-    let earliest_effect = anomalous
+    let mut onsets: Vec<EpochMs> = ctx
+        .observations
         .iter()
-        .filter(|(s, _)| upstream.contains(**s))
-        .map(|(_, t)| *t)
-        .min();
+        .filter(|o| o.confidence >= 0.5 && upstream.contains(&o.subject.service))
+        .map(|o| o.span.start)
+        .collect();
+    onsets.sort_unstable();
+    let earliest_effect = onsets.get(onsets.len().saturating_sub(1) / 2).copied();
     let alert = ctx.incident.start;
     if h.onset > alert + ctx.tolerance_ms {
         return DisproofAttempt {
@@ -248,7 +253,7 @@ fn temporal(h: &Hypothesis, ctx: &OrientContext<'_>) -> DisproofAttempt {
             strategy: DisproofStrategy::Temporal,
             expected,
             observed: format!(
-                "callers were anomalous {} before this cause began",
+                "callers were typically anomalous {} before this cause began",
                 fmt_offset(h.onset - t)
             ),
             outcome: DisproofOutcome::Disproven,

@@ -259,3 +259,21 @@ fn survivors_are_validated_or_need_a_human_and_order_is_deterministic() {
     assert_eq!(first[0].status, HypothesisStatus::Validated);
     assert_eq!(first[1].status, HypothesisStatus::RequiresHuman);
 }
+
+#[test]
+fn one_early_blip_on_a_caller_does_not_disprove_the_cause() {
+    let blip = obs("b", "application", "frontend", 91 * MIN, 0.9);
+    let effect1 = obs("e1", "tracing", "frontend", 97 * MIN, 0.9);
+    let effect2 = obs("e2", "tracing", "checkout", 97 * MIN, 0.9);
+    let cause = obs("c", "infrastructure", "payment", 96 * MIN, 0.9);
+    let out = run(
+        &[blip, effect1, effect2, cause.clone()],
+        vec![hyp(&cause, FaultKind::CpuSaturation, 0.8)],
+    );
+    let t = out[0]
+        .disproof
+        .iter()
+        .find(|d| d.strategy == DisproofStrategy::Temporal)
+        .unwrap();
+    assert_eq!(t.outcome, DisproofOutcome::Survived, "{t:?}");
+}
