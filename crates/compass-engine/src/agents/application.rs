@@ -270,11 +270,9 @@ impl ApplicationAgent {
                 .filter(|x| w.incident.contains(*x))
                 .min()
                 .unwrap_or(w.incident.start);
-            let onset = if s.is_new {
-                first
-            } else {
-                count_onset(&bucket_counts(&t.times, w.whole(), bucket), &w).unwrap_or(first)
-            };
+            // Even for a new template, a stray early line is not the onset.
+            let onset =
+                count_onset(&bucket_counts(&t.times, w.whole(), bucket), &w).unwrap_or(first);
             let kind = if s.is_new {
                 ObservationKind::NewLogTemplate
             } else {
