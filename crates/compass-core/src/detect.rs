@@ -252,8 +252,8 @@ pub fn saturation(
 pub struct GrowthConfig {
     /// Minimum Mann–Kendall z over the incident window.
     pub min_mk_z: f64,
-    /// Minimum growth over the incident window, as a fraction of the limit (or of the
-    /// baseline level when there is no limit).
+    /// Minimum growth at the fitted rate over the incident window, as a fraction of the
+    /// limit (or of the baseline level when there is no limit).
     pub min_growth: f64,
     /// The incident slope must exceed the baseline slope by this factor.
     pub min_slope_ratio: f64,
@@ -276,7 +276,8 @@ pub struct Growth {
     pub slope_per_s: f64,
     pub baseline_slope_per_s: f64,
     pub mk_z: f64,
-    /// Growth over the incident window relative to the limit (or baseline level).
+    /// Growth at the fitted rate over the incident window, relative to the limit (or
+    /// the baseline level).
     pub growth_fraction: f64,
     /// Level / limit at the start and end of the incident window (when a limit is known).
     pub start_fraction: Option<f64>,
@@ -311,7 +312,9 @@ pub fn monotonic_growth(
     if reference <= 0.0 {
         return None;
     }
-    let span_s = inc.last()?.0 - inc.first()?.0;
+    // Growth at this rate over the whole incident window (a leak cut short by a kill
+    // still counts at its full rate).
+    let span_s = window.incident.duration_ms() as f64 / 1000.0;
     let growth_fraction = t_inc.slope * span_s / reference;
     let grows = t_inc.slope > 0.0
         && t_inc.mk_z >= cfg.min_mk_z

@@ -25,26 +25,24 @@ type Restarts = (f64, f64, Option<EpochMs>, Points);
 #[derive(Debug, Default)]
 pub struct InfrastructureAgent;
 
-/// The part of `points` up to the incident-window peak (a leak ends in a kill that
-/// resets memory; the growth is before it).
-fn until_peak(points: &[(EpochMs, f64)], incident: TimeRange) -> &[(EpochMs, f64)] {
-    let peak = points
-        .iter()
-        .enumerate()
-        .filter(|(_, (t, v))| incident.contains(*t) && v.is_finite())
-        .max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(b.0.cmp(&a.0)));
-    match peak {
-        Some((i, _))
-            if points[..=i]
+/// The part of `points` before the first kill in the incident window: a leak ends in
+/// an out-of-memory kill that resets memory, and the growth is before it.
+fn until_first_drop(points: &[(EpochMs, f64)], incident: TimeRange) -> &[(EpochMs, f64)] {
+    let mut peak = f64::NEG_INFINITY;
+    for (i, (t, v)) in points.iter().enumerate() {
+        if !incident.contains(*t) || !v.is_finite() {
+            continue;
+        }
+        if *v < 0.8 * peak {
+            let kept = points[..i]
                 .iter()
                 .filter(|p| incident.contains(p.0))
-                .count()
-                >= 6 =>
-        {
-            &points[..=i]
+                .count();
+            return if kept >= 6 { &points[..i] } else { points };
         }
-        _ => points,
+        peak = peak.max(*v);
     }
+    points
 }
 
 /// Container restarts in a range: the sum of the counter's increases.
@@ -150,7 +148,7 @@ impl InfrastructureAgent {
                 continue;
             }
             let limit = limits.get(&key).and_then(|l| l.last()).map(|p| p.1);
-            let head = until_peak(&points, w.incident);
+            let head = until_first_drop(&points, w.incident);
             let Some(g) = monotonic_growth(head, limit, &w, &GrowthConfig::default()) else {
                 continue;
             };
