@@ -3,7 +3,8 @@
 //! 1. **Merge** duplicates (same service and fault kind): pool evidence, observation ids,
 //!    proposers and next checks; combine confidences (noisy-OR weighted by expertise).
 //!    Hypotheses of unknown fault kind fold into a known one about the same service.
-//! 2. **Resolve conflicts** (same service, different fault kinds): expertise-weighted vote,
+//! 2. **Resolve conflicts** (same service, different fault kinds): a change that precedes
+//!    the errors on its service explains them and absorbs them; otherwise expertise-weighted vote,
 //!    then evidence quality, then statistics (supporting observations), then highest
 //!    confidence. The loser stays, demoted, as an alternative.
 //! 3. **Disprove**: temporal (the effect started before the cause), scope (the affected
@@ -175,7 +176,8 @@ pub fn resolve_conflicts(hypotheses: Vec<Hypothesis>, ctx: &OrientContext<'_>) -
             .push(h);
     }
     let mut out = Vec::new();
-    for (_, mut group) in by_service {
+    for (_, group) in by_service {
+        let mut group = explain_by_change(group, ctx);
         if group.len() > 1 {
             group.sort_by(|a, b| {
                 let (va, vb) = (vote(a, ctx), vote(b, ctx));
@@ -204,6 +206,37 @@ pub fn resolve_conflicts(hypotheses: Vec<Hypothesis>, ctx: &OrientContext<'_>) -
         out.extend(group);
     }
     out
+}
+
+/// A change (deploy) on a service that precedes its other symptoms explains them: new
+/// exceptions or slowness right after a rollout are what a bad deploy looks like. The
+/// change hypothesis absorbs the error and unknown-kind hypotheses it precedes, as
+/// corroboration, before any vote.
+fn explain_by_change(group: Vec<Hypothesis>, ctx: &OrientContext<'_>) -> Vec<Hypothesis> {
+    let Some(change_at) = group
+        .iter()
+        .position(|h| h.root_cause.fault_kind == FaultKind::BadDeploy)
+    else {
+        return group;
+    };
+    let change_onset = group[change_at].onset;
+    let (explained, mut rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|h| {
+        matches!(h.root_cause.fault_kind, FaultKind::ErrorInjection | FaultKind::Unknown)
+            && change_onset <= h.onset + ctx.tolerance_ms
+    });
+    let change = rest
+        .iter_mut()
+        .find(|h| h.root_cause.fault_kind == FaultKind::BadDeploy)
+        .expect("the change hypothesis is not explained away");
+    for h in explained {
+        change.confidence.value = combine(change.confidence.value, h.confidence.value * 0.5);
+        change.confidence.reasoning = format!(
+            "{}; explains: {}",
+            change.confidence.reasoning, h.confidence.reasoning
+        );
+        absorb(change, h);
+    }
+    rest
 }
 
 /// Services with any observation, and the first time each was seen anomalous.

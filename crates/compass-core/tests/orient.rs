@@ -277,3 +277,34 @@ fn one_early_blip_on_a_caller_does_not_disprove_the_cause() {
         .unwrap();
     assert_eq!(t.outcome, DisproofOutcome::Survived, "{t:?}");
 }
+
+#[test]
+fn a_deploy_before_new_exceptions_explains_them() {
+    let errors = obs("e", "application", "payment", 96 * MIN, 0.9);
+    let traces = obs("t", "tracing", "payment", 96 * MIN, 0.9);
+    let deploy = obs("d", "change", "payment", 95 * MIN, 0.9);
+    let out = run(
+        &[errors.clone(), traces.clone(), deploy.clone()],
+        vec![
+            hyp(&errors, FaultKind::ErrorInjection, 0.9),
+            hyp(&traces, FaultKind::ErrorInjection, 0.9),
+            hyp(&deploy, FaultKind::BadDeploy, 0.8),
+        ],
+    );
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].root_cause.fault_kind, FaultKind::BadDeploy);
+    assert!(out[0].proposed_by.contains(&"application".to_string()));
+    assert!(out[0].confidence.value > 0.8);
+}
+
+#[test]
+fn a_deploy_after_the_errors_began_does_not_explain_them() {
+    let errors = obs("e", "application", "payment", 93 * MIN, 0.9);
+    let deploy = obs("d", "change", "payment", 97 * MIN, 0.9);
+    let out = run(
+        &[errors.clone(), deploy.clone()],
+        vec![hyp(&errors, FaultKind::ErrorInjection, 0.9), hyp(&deploy, FaultKind::BadDeploy, 0.8)],
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].root_cause.fault_kind, FaultKind::ErrorInjection);
+}
