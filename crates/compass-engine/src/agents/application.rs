@@ -343,13 +343,8 @@ impl Agent for ApplicationAgent {
             .into_iter()
             .enumerate()
         {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = logs
-                    .fetch_logs(&all, range, cursor.as_deref(), PAGE_LIMIT)
-                    .await?;
-                problems.extend(page.problems);
-                for r in page.items {
+            for_each_log_page(logs, &all, range, &mut problems, |items| {
+                for r in items {
                     if !per_service.contains_key(&r.service) {
                         per_service.insert(r.service.clone(), ServiceLogs::default());
                     }
@@ -358,11 +353,8 @@ impl Agent for ApplicationAgent {
                         .expect("inserted")
                         .add(window, r);
                 }
-                cursor = page.next;
-                if cursor.is_none() {
-                    break;
-                }
-            }
+            })
+            .await?;
         }
         let mut log = ObservationLog::new(NAME);
         for (service, s) in &per_service {

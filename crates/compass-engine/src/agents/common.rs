@@ -360,3 +360,32 @@ pub async fn error_ratio(
         ratios,
     ))
 }
+
+/// Visit every page of log records matching `query` in `range`, in order. The next
+/// page is fetched while the current one is visited, so reading and analysis overlap.
+/// Page problems are appended to `problems`.
+pub async fn for_each_log_page(
+    logs: &Arc<dyn LogSource>,
+    query: &LogQuery,
+    range: TimeRange,
+    problems: &mut Vec<String>,
+    mut visit: impl FnMut(Vec<compass_core::LogRecord>),
+) -> Result<(), AgentError> {
+    let fetch = |cursor: Option<String>| {
+        let (logs, query) = (Arc::clone(logs), query.clone());
+        tokio::spawn(async move {
+            logs.fetch_logs(&query, range, cursor.as_deref(), PAGE_LIMIT)
+                .await
+        })
+    };
+    let mut pending = Some(fetch(None));
+    while let Some(task) = pending.take() {
+        let page = task
+            .await
+            .map_err(|e| AgentError::Internal(format!("log fetch task failed: {e}")))??;
+        pending = page.next.clone().map(|cursor| fetch(Some(cursor)));
+        problems.extend(page.problems);
+        visit(page.items);
+    }
+    Ok(())
+}

@@ -16,6 +16,7 @@ use compass_core::{
     Category, Confidence, FaultKind, Hypothesis, Incident, LogLevel, LogRecord, Matcher,
     MetricFunc, Observation, ObservationKind, QualityGrade, RootCause, Subject,
 };
+use std::collections::BTreeMap;
 
 const NAME: &str = "database";
 /// Words that tie a failure line to a database or its client pool.
@@ -141,76 +142,83 @@ impl DatabaseAgent {
         Ok(owners)
     }
 
-    /// DB-related failure lines (WARN and above) of one service, baseline vs incident.
+    /// DB-related failure lines (WARN and above) of the pool owners, baseline vs
+    /// incident, in one pass over the logs (not one per service).
     async fn db_logs(
         &self,
         ctx: &AgentContext,
-        service: &str,
+        owners: &[String],
         log: &mut ObservationLog,
         problems: &mut Vec<String>,
     ) -> Result<(), AgentError> {
         let logs = logs_source(ctx)?;
         let w = ctx.window;
-        let q = LogQuery {
-            service: Some(service.to_string()),
+        let scan = LogQuery {
+            service: None,
             min_level: Some(LogLevel::Warn),
         };
-        let mut counts = [0u64; 2];
-        let mut samples: Vec<LogRecord> = Vec::new();
+        let mut per_owner: BTreeMap<&str, ([u64; 2], Vec<LogRecord>)> = owners
+            .iter()
+            .map(|s| (s.as_str(), ([0; 2], Vec::new())))
+            .collect();
         for (i, range) in [w.baseline, w.incident].into_iter().enumerate() {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = logs
-                    .fetch_logs(&q, range, cursor.as_deref(), PAGE_LIMIT)
-                    .await?;
-                problems.extend(page.problems);
-                for r in page.items.into_iter().filter(|r| is_db_failure(&r.message)) {
+            for_each_log_page(logs, &scan, range, problems, |items| {
+                for r in items {
+                    let Some((counts, samples)) = per_owner.get_mut(r.service.as_str()) else {
+                        continue;
+                    };
+                    if !is_db_failure(&r.message) {
+                        continue;
+                    }
                     counts[i] += 1;
                     if i == 1 && samples.len() < SAMPLE_LINES {
                         samples.push(r);
                     }
                 }
-                cursor = page.next;
-                if cursor.is_none() {
-                    break;
-                }
-            }
+            })
+            .await?;
         }
-        let c = WindowCounts {
-            key: (),
-            baseline: counts[0],
-            incident: counts[1],
-        };
-        let Some(shift) = rate_shift(&c, &w, &TemplateShiftConfig::default()) else {
-            return Ok(());
-        };
-        let onset = samples.first().map_or(w.incident.start, |r| r.ts);
-        let summary = format!(
-            "{} DB-related failure lines in {service} ({:.1}/min vs {:.1}/min), from {}",
-            shift.incident,
-            shift.incident_rate,
-            shift.baseline_rate,
-            hhmm(onset)
-        );
-        let lines: Vec<&LogRecord> = samples.iter().collect();
-        let ev = log_evidence(
-            logs.name(),
-            &q,
-            &ctx.catalog.service_label,
-            w.incident,
-            &lines,
-            QualityGrade::Corroborated,
-            summary,
-        );
-        log.push(
-            ObservationKind::LogSpike,
-            Subject::with_component(service, "db-client"),
-            onset,
-            w.incident.end,
-            shift.ratio,
-            shift.confidence,
-            ev,
-        );
+        for (service, (counts, samples)) in per_owner {
+            let c = WindowCounts {
+                key: (),
+                baseline: counts[0],
+                incident: counts[1],
+            };
+            let Some(shift) = rate_shift(&c, &w, &TemplateShiftConfig::default()) else {
+                continue;
+            };
+            let onset = samples.first().map_or(w.incident.start, |r| r.ts);
+            let summary = format!(
+                "{} DB-related failure lines in {service} ({:.1}/min vs {:.1}/min), from {}",
+                shift.incident,
+                shift.incident_rate,
+                shift.baseline_rate,
+                hhmm(onset)
+            );
+            let lines: Vec<&LogRecord> = samples.iter().collect();
+            let q = LogQuery {
+                service: Some(service.to_string()),
+                min_level: Some(LogLevel::Warn),
+            };
+            let ev = log_evidence(
+                logs.name(),
+                &q,
+                &ctx.catalog.service_label,
+                w.incident,
+                &lines,
+                QualityGrade::Corroborated,
+                summary,
+            );
+            log.push(
+                ObservationKind::LogSpike,
+                Subject::with_component(service, "db-client"),
+                onset,
+                w.incident.end,
+                shift.ratio,
+                shift.confidence,
+                ev,
+            );
+        }
         Ok(())
     }
 }
@@ -232,12 +240,11 @@ impl Agent for DatabaseAgent {
         let mut log = ObservationLog::new(NAME);
         let mut problems = Vec::new();
         let owners = self.pools(ctx, &src, &mut log).await?;
-        if ctx.sources.logs.is_some() {
-            for service in &owners {
-                if let Err(e) = self.db_logs(ctx, service, &mut log, &mut problems).await {
-                    problems.push(format!("logs of {service}: {e}"));
-                }
-            }
+        if ctx.sources.logs.is_some()
+            && !owners.is_empty()
+            && let Err(e) = self.db_logs(ctx, &owners, &mut log, &mut problems).await
+        {
+            problems.push(format!("logs of the pool owners: {e}"));
         }
         problems.sort();
         problems.dedup();
