@@ -221,8 +221,10 @@ fn explain_by_change(group: Vec<Hypothesis>, ctx: &OrientContext<'_>) -> Vec<Hyp
     };
     let change_onset = group[change_at].onset;
     let (explained, mut rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|h| {
-        matches!(h.root_cause.fault_kind, FaultKind::ErrorInjection | FaultKind::Unknown)
-            && change_onset <= h.onset + ctx.tolerance_ms
+        matches!(
+            h.root_cause.fault_kind,
+            FaultKind::ErrorInjection | FaultKind::Unknown
+        ) && change_onset <= h.onset + ctx.tolerance_ms
     });
     let change = rest
         .iter_mut()
@@ -295,7 +297,7 @@ fn temporal(h: &Hypothesis, ctx: &OrientContext<'_>) -> DisproofAttempt {
             strategy: DisproofStrategy::Temporal,
             expected,
             observed: format!(
-                "cause began {} before the first affected caller",
+                "cause began {} before its callers turned anomalous (median onset)",
                 fmt_offset((t - h.onset).max(0))
             ),
             outcome: DisproofOutcome::Survived,

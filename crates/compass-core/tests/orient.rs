@@ -303,7 +303,10 @@ fn a_deploy_after_the_errors_began_does_not_explain_them() {
     let deploy = obs("d", "change", "payment", 97 * MIN, 0.9);
     let out = run(
         &[errors.clone(), deploy.clone()],
-        vec![hyp(&errors, FaultKind::ErrorInjection, 0.9), hyp(&deploy, FaultKind::BadDeploy, 0.8)],
+        vec![
+            hyp(&errors, FaultKind::ErrorInjection, 0.9),
+            hyp(&deploy, FaultKind::BadDeploy, 0.8),
+        ],
     );
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].root_cause.fault_kind, FaultKind::ErrorInjection);

@@ -254,8 +254,7 @@ pub async fn demo(
     let bundle_dir = dir.join("bundle");
     if settings.format == Format::Text {
         eprintln!(
-            "Simulating a {}-service system with an injected fault (scenario {scenario}, seed {seed}) ...",
-            cfg.services
+            "Simulating an incident in a microservice shop (scenario {scenario}, seed {seed}) ..."
         );
     }
     simulate_quietly(&cfg, &bundle_dir, true)?;
