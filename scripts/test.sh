@@ -24,7 +24,6 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast
-  cargo test --workspace --doc --all-features
 else
   cargo test --workspace --all-features --no-fail-fast
 fi
