@@ -8,10 +8,12 @@ use super::time::{deserialize_rfc3339, parse_rfc3339_ms};
 use compass_core::{
     ChangeEvent, ChangeKind, EpochMs, LineOrigin, LogLevel, LogRecord, Span, SpanKind, SpanStatus,
 };
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// A JSON string borrowed from the line when it has no escapes.
 #[derive(Debug)]
@@ -141,21 +143,24 @@ fn parse_level(text: &str) -> Result<LogLevel, String> {
 
 /// The value of a top-level string field written compactly (`"key":"value"`), found
 /// without parsing the line; `None` when it isn't there in that form.
-fn quick_string_field<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a str> {
-    let at = memchr::memmem::find(line, key)?;
-    let rest = &line[at + key.len()..];
+fn quick_string_field<'a>(line: &'a [u8], key: &Finder<'_>) -> Option<&'a str> {
+    let at = key.find(line)?;
+    let rest = &line[at + key.needle().len()..];
     let end = memchr::memchr(b'"', rest)?;
     std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// The level of a log line read without parsing it, when written compactly.
 pub(crate) fn quick_level(line: &[u8]) -> Option<LogLevel> {
-    quick_string_field(line, b"\"level\":\"").and_then(|t| parse_level(t).ok())
+    static LEVEL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"level\":\""));
+    quick_string_field(line, &LEVEL).and_then(|t| parse_level(t).ok())
 }
 
 /// The timestamp of a log line, for the index.
 pub(crate) fn log_timestamp(line: &[u8]) -> Option<EpochMs> {
-    if let Some(ts) = quick_string_field(line, b"\"timestamp\":\"").and_then(parse_rfc3339_ms) {
+    static TIMESTAMP: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b"\"timestamp\":\""));
+    if let Some(ts) = quick_string_field(line, &TIMESTAMP).and_then(parse_rfc3339_ms) {
         return Some(ts);
     }
     #[derive(Deserialize)]
