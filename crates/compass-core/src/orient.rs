@@ -224,7 +224,7 @@ fn explain_by_change(group: Vec<Hypothesis>, ctx: &OrientContext<'_>) -> Vec<Hyp
         matches!(
             h.root_cause.fault_kind,
             FaultKind::ErrorInjection | FaultKind::Unknown
-        ) && change_onset <= h.onset + ctx.tolerance_ms
+        ) && change_onset <= median_onset(h, ctx) + ctx.tolerance_ms
     });
     let change = rest
         .iter_mut()
@@ -239,6 +239,22 @@ fn explain_by_change(group: Vec<Hypothesis>, ctx: &OrientContext<'_>) -> Vec<Hyp
         absorb(change, h);
     }
     rest
+}
+
+/// The median onset of a hypothesis' observations (its own onset when none are known):
+/// one early blip among them does not move it.
+fn median_onset(h: &Hypothesis, ctx: &OrientContext<'_>) -> EpochMs {
+    let mut onsets: Vec<EpochMs> = ctx
+        .observations
+        .iter()
+        .filter(|o| h.observation_ids.contains(&o.id))
+        .map(|o| o.span.start)
+        .collect();
+    onsets.sort_unstable();
+    onsets
+        .get(onsets.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(h.onset)
 }
 
 /// Services with any observation, and the first time each was seen anomalous.

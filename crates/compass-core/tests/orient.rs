@@ -311,3 +311,23 @@ fn a_deploy_after_the_errors_began_does_not_explain_them() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].root_cause.fault_kind, FaultKind::ErrorInjection);
 }
+
+#[test]
+fn an_early_blip_among_the_errors_does_not_hide_the_deploy_behind_them() {
+    let blip = obs("b", "tracing", "payment", 92 * MIN, 0.9);
+    let errors = obs("e", "application", "payment", 96 * MIN, 0.9);
+    let errors2 = obs("e2", "tracing", "payment", 96 * MIN, 0.9);
+    let deploy = obs("d", "change", "payment", 95 * MIN, 0.9);
+    let mut merged = hyp(&errors, FaultKind::ErrorInjection, 0.9);
+    merged.observation_ids = vec!["b".into(), "e".into(), "e2".into()];
+    merged.onset = 92 * MIN;
+    let out = run(
+        &[blip, errors, errors2, deploy.clone()],
+        vec![merged, hyp(&deploy, FaultKind::BadDeploy, 0.8)],
+    );
+    assert_eq!(
+        out[0].root_cause.fault_kind,
+        FaultKind::BadDeploy,
+        "{out:#?}"
+    );
+}

@@ -35,6 +35,7 @@ async fn agents_find_the_injected_service() {
         .unwrap_or_else(|| (1..=5).collect());
     let only = std::env::var("E2E_SCENARIO").ok();
     let mut misses = Vec::new();
+    let mut kind_right = 0usize;
     let mut total = 0;
     for info in scenarios()
         .iter()
@@ -136,6 +137,11 @@ async fn agents_find_the_injected_service() {
                 .first()
                 .map(|h| h.root_cause.service.clone())
                 .unwrap_or_default();
+            if inv.hypotheses.first().map(|h| h.root_cause.fault_kind) == Some(truth.fault_kind)
+                && top == truth.service
+            {
+                kind_right += 1;
+            }
             if top != truth.service {
                 misses.push(format!(
                     "{} seed {seed}: top {top}, truth {}",
@@ -144,6 +150,9 @@ async fn agents_find_the_injected_service() {
             }
         }
     }
-    println!("\n{} of {total} right first", total - misses.len());
+    println!(
+        "\n{} of {total} right first (service); {kind_right} of {total} with the right fault kind",
+        total - misses.len()
+    );
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
