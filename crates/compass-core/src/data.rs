@@ -161,6 +161,17 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The conventional upper-case spelling (`INFO`, `ERROR`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Fatal => "FATAL",
+        }
+    }
     pub fn is_error(self) -> bool {
         self >= LogLevel::Error
     }
@@ -195,11 +206,32 @@ pub enum SpanKind {
     Internal,
 }
 
+impl SpanKind {
+    /// The bundle spelling (`server`, `client`, `internal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Internal => "internal",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanStatus {
     Ok,
     Error,
+}
+
+impl SpanStatus {
+    /// The bundle spelling (`ok`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Ok => "ok",
+            SpanStatus::Error => "error",
+        }
+    }
 }
 
 /// One span of a trace.

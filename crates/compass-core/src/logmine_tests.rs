@@ -205,5 +205,9 @@ fn loghub_grouping_accuracy() {
             truth.iter().collect::<std::collections::HashSet<_>>().len()
         );
     }
-    println!("mean GA {:.3}", total / dirs.len() as f64);
+    let mean = total / dirs.len() as f64;
+    println!("mean GA {mean:.3}");
+    // A regression guard at the level measured when the miner was written (0.82);
+    // issue 3's `compass eval loghub` is where this is scored properly.
+    assert!(mean >= 0.80, "mean grouping accuracy fell to {mean:.3}");
 }

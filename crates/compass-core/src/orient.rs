@@ -188,12 +188,6 @@ pub fn resolve_conflicts(hypotheses: Vec<Hypothesis>, ctx: &OrientContext<'_>) -
                     .then(a.id.cmp(&b.id))
             });
             let winner_kind = group[0].root_cause.fault_kind;
-            let corroboration = group[1..]
-                .iter()
-                .map(|h| h.confidence.value)
-                .fold(0.0, f64::max)
-                * 0.3;
-            group[0].confidence.value = combine(group[0].confidence.value, corroboration);
             for loser in &mut group[1..] {
                 loser.confidence.value *= 0.5;
                 loser.confidence.reasoning = format!(
@@ -368,7 +362,13 @@ fn scope(h: &Hypothesis, ctx: &OrientContext<'_>) -> DisproofAttempt {
             "{explained} of {} anomalous services are in its blast radius",
             anomalous.len()
         ),
-        outcome: DisproofOutcome::Survived,
+        // A cause that explains less than half of what is anomalous is not refuted
+        // (other faults may coexist) but not supported by scope either.
+        outcome: if 2 * explained >= anomalous.len() {
+            DisproofOutcome::Survived
+        } else {
+            DisproofOutcome::Inconclusive
+        },
     }
 }
 

@@ -331,3 +331,20 @@ fn an_early_blip_among_the_errors_does_not_hide_the_deploy_behind_them() {
         "{out:#?}"
     );
 }
+
+#[test]
+fn scope_is_inconclusive_when_the_cause_explains_less_than_half_of_the_anomalies() {
+    let cause = obs("p", "infrastructure", "payment", 95 * MIN, 0.9);
+    let others = ["reports", "batch", "catalog"]
+        .map(|s| obs(&format!("o-{s}"), "application", s, 95 * MIN, 0.9));
+    let mut all = vec![cause.clone()];
+    all.extend(others);
+    let out = run(&all, vec![hyp(&cause, FaultKind::CpuSaturation, 0.9)]);
+    let s = out[0]
+        .disproof
+        .iter()
+        .find(|d| d.strategy == DisproofStrategy::Scope)
+        .unwrap();
+    assert_eq!(s.outcome, DisproofOutcome::Inconclusive, "{s:?}");
+    assert!(s.observed.starts_with("1 of 4"), "{}", s.observed);
+}

@@ -128,7 +128,13 @@ impl Coordinator {
         );
         let (guarded, _breakers): (DataSources, Breakers) =
             with_breakers(sources, self.config.breaker);
-        let (graph, services) = self.discover(&guarded, window).await;
+        // Discovery counts against the deadline too; what it could not finish stays empty.
+        let (graph, services) = tokio::time::timeout_at(deadline, self.discover(&guarded, window))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("deadline reached while discovering services and the call graph");
+                (CallGraph::default(), Vec::new())
+            });
         let step_ms = step_for(window.whole(), self.config.min_step.as_millis() as i64, 400);
         let budget = Budget::new(self.config.budget);
         let ctx = Arc::new(AgentContext {
@@ -236,6 +242,7 @@ impl Coordinator {
         deadline: Instant,
         emit: &dyn Fn(ProgressEvent),
     ) -> (Vec<Collected>, InvestigationStatus) {
+        let agents_started = Instant::now();
         let mut set: JoinSet<(usize, AgentResult)> = JoinSet::new();
         let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
         for (i, agent) in self.agents.iter().enumerate() {
@@ -245,14 +252,16 @@ impl Coordinator {
             let per_agent = self.config.agent_timeout;
             let handle = set.spawn(async move {
                 let t0 = Instant::now();
-                let output =
-                    match tokio::time::timeout(per_agent, agent.observe(&incident, &ctx)).await {
-                        Ok(r) => r,
-                        Err(_) => Err(AgentError::TimedOut(per_agent)),
-                    };
-                let hypotheses = match &output {
-                    Ok(out) => agent.orient(&out.observations, &ctx),
-                    Err(_) => Vec::new(),
+                // Observe and orient both count against the agent's own timeout.
+                let work = async {
+                    let output = agent.observe(&incident, &ctx).await?;
+                    let hypotheses = agent.orient(&output.observations, &ctx);
+                    Ok::<_, AgentError>((output, hypotheses))
+                };
+                let (output, hypotheses) = match tokio::time::timeout(per_agent, work).await {
+                    Ok(Ok((out, hyps))) => (Ok(out), hyps),
+                    Ok(Err(e)) => (Err(e), Vec::new()),
+                    Err(_) => (Err(AgentError::TimedOut(per_agent)), Vec::new()),
                 };
                 (
                     i,
@@ -282,7 +291,12 @@ impl Coordinator {
                         let i = task_index[&e.id()];
                         let reason = if e.is_panic() { "agent panicked" } else { "agent task was cancelled" };
                         tracing::error!(agent = self.agents[i].name(), "{reason}");
-                        let c = Collected::empty(self.agents[i].name(), AgentStatus::Failed, reason, 0);
+                        let c = Collected::empty(
+                            self.agents[i].name(),
+                            AgentStatus::Failed,
+                            reason,
+                            agents_started.elapsed().as_millis() as u64,
+                        );
                         emit(ProgressEvent::AgentFinished(c.run.clone()));
                         slots[i] = Some(c);
                     }
@@ -307,7 +321,12 @@ impl Coordinator {
             .enumerate()
             .map(|(i, s)| {
                 s.unwrap_or_else(|| {
-                    Collected::empty(self.agents[i].name(), AgentStatus::Cancelled, reason, 0)
+                    Collected::empty(
+                        self.agents[i].name(),
+                        AgentStatus::Cancelled,
+                        reason,
+                        agents_started.elapsed().as_millis() as u64,
+                    )
                 })
             })
             .collect();

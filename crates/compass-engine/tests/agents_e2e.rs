@@ -13,16 +13,18 @@ use compass_sim::{SimConfig, scenarios, simulate};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A freshly simulated bundle (never a cached one: the simulator may have changed).
 fn bundle(scenario: &str, seed: u64) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("compass-e2e/{scenario}-{seed}"));
-    if !dir.join("incident.json").exists() {
-        let cfg = SimConfig {
-            scenario: scenario.to_string(),
-            seed,
-            ..SimConfig::default()
-        };
-        simulate(&cfg, &dir, &mut |_| {}).expect("simulate");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clear the previous bundle");
     }
+    let cfg = SimConfig {
+        scenario: scenario.to_string(),
+        seed,
+        ..SimConfig::default()
+    };
+    simulate(&cfg, &dir, &mut |_| {}).expect("simulate");
     dir
 }
 

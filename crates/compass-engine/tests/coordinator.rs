@@ -399,3 +399,46 @@ async fn missing_source_degrades_the_agent_that_needs_it() {
     assert_eq!(m.error.as_deref(), Some("no metrics source is configured"));
     assert_eq!(run_of(&inv, "ok").status, AgentStatus::Succeeded);
 }
+
+/// A trace source whose every call hangs.
+struct HungTraces;
+
+#[async_trait]
+impl TraceSource for HungTraces {
+    fn name(&self) -> &str {
+        "hung"
+    }
+    async fn fetch_spans(
+        &self,
+        _: TimeRange,
+        _: Option<&str>,
+        _: Option<&str>,
+        _: usize,
+    ) -> SourceResult<Page<Span>> {
+        std::future::pending().await
+    }
+    async fn call_graph(&self, _: TimeRange) -> SourceResult<CallGraph> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_also_bounds_service_discovery() {
+    let config = CoordinatorConfig {
+        deadline: Duration::from_secs(5),
+        breaker: BreakerConfig {
+            failure_threshold: 1,
+            cool_down: Duration::from_secs(300),
+            call_timeout: Duration::from_secs(600),
+        },
+        ..Default::default()
+    };
+    let sources = DataSources {
+        traces: Some(Arc::new(HungTraces)),
+        ..Default::default()
+    };
+    let inv = run_with(&[("a", Script::Ok)], config, sources).await;
+    assert_eq!(inv.status, InvestigationStatus::DeadlineExceeded);
+    assert!(inv.elapsed_ms <= 5_100, "{} ms", inv.elapsed_ms);
+    assert_eq!(run_of(&inv, "a").status, AgentStatus::Cancelled);
+}

@@ -10,7 +10,7 @@ use compass_engine::{BudgetLimits, Coordinator, CoordinatorConfig, ProgressEvent
 use compass_sim::SimConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +51,53 @@ impl Outcome {
             ) => 4,
         })
     }
+}
+
+/// A mistake in how the command was called (exit code 2), as opposed to a failure
+/// while running it (exit code 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Print a command's error on stderr; returns the exit code: 2 for usage errors,
+/// 1 for everything else.
+pub fn report_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    if e.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A simulator error as the CLI reports it: bad settings are usage errors.
+fn sim_error(e: compass_sim::SimError, out: &Path) -> anyhow::Error {
+    match e.kind() {
+        compass_sim::ErrorKind::BadInput => UsageError(e.to_string()).into(),
+        _ => anyhow::Error::new(e).context(format!("cannot simulate into {}", out.display())),
+    }
+}
+
+/// Refuse to write a bundle over a directory that already holds files.
+fn ensure_empty_dir(dir: &Path) -> Result<()> {
+    let has_entries = std::fs::read_dir(dir)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if has_entries {
+        return Err(UsageError(format!(
+            "output directory {} is not empty: choose a new directory or remove it first",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Colors only on a terminal, and never when `NO_COLOR` is set.
@@ -101,6 +148,7 @@ pub fn simulate_quietly(
     out: &Path,
     show: bool,
 ) -> Result<compass_sim::SimSummary> {
+    ensure_empty_dir(out)?;
     let pb = if show {
         progress_bar(1, "simulating")
     } else {
@@ -111,7 +159,7 @@ pub fn simulate_quietly(
         pb.set_position(p.done);
         pb.set_message(p.phase);
     })
-    .with_context(|| format!("cannot simulate into {}", out.display()))?;
+    .map_err(|e| sim_error(e, out))?;
     pb.finish_and_clear();
     Ok(summary)
 }
@@ -223,10 +271,6 @@ pub async fn investigate_bundle(
     Ok(Outcome::Investigated(inv.status))
 }
 
-fn default_demo_dir(scenario: &str, seed: u64) -> PathBuf {
-    std::env::temp_dir().join(format!("compass-demo-{scenario}-{seed}"))
-}
-
 /// `compass demo`: simulate, investigate, report.
 pub async fn demo(
     scenario: &str,
@@ -235,16 +279,15 @@ pub async fn demo(
     settings: &RunSettings,
 ) -> Result<Outcome> {
     let dir = match out {
-        Some(d) => d.to_path_buf(),
-        None => {
-            let d = default_demo_dir(scenario, seed);
-            if d.exists() {
-                std::fs::remove_dir_all(&d).with_context(|| {
-                    format!("cannot clear the previous demo in {}", d.display())
-                })?;
-            }
-            d
+        Some(d) => {
+            ensure_empty_dir(d)?;
+            d.to_path_buf()
         }
+        None => tempfile::Builder::new()
+            .prefix(&format!("compass-demo-{scenario}-{seed}-"))
+            .tempdir()
+            .context("cannot create a directory for the demo under the system temp dir")?
+            .keep(),
     };
     let cfg = SimConfig {
         scenario: scenario.to_string(),
@@ -262,6 +305,9 @@ pub async fn demo(
     render(&inv, settings)?;
     let html = dir.join("report.html");
     write_html(&inv, &html)?;
+    if settings.format != Format::Text {
+        eprintln!("HTML report written to {}", html.display());
+    }
     if settings.format == Format::Text {
         let truth = read_truth(&bundle_dir).map_err(anyhow::Error::new)?;
         let rank = inv

@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use compass::cli::{self, Outcome};
+use compass::cli::{self, Outcome, UsageError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,19 +128,23 @@ struct InvestigateArgs {
 }
 
 impl RunArgs {
-    fn settings(&self) -> Result<cli::RunSettings> {
+    fn settings(&self) -> Result<cli::RunSettings, UsageError> {
         let secs = |name: &str, v: f64| {
-            anyhow::ensure!(
-                v.is_finite() && v > 0.0,
-                "--{name} must be a positive number of seconds"
-            );
-            Ok(std::time::Duration::from_secs_f64(v))
+            std::time::Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "--{name} must be a positive number of seconds, got {v}"
+                    ))
+                })
         };
-        if let Some(b) = self.budget {
-            anyhow::ensure!(
-                b.is_finite() && b >= 0.0,
-                "--budget must be a non-negative amount in USD"
-            );
+        if let Some(b) = self.budget
+            && !(b.is_finite() && b >= 0.0)
+        {
+            return Err(UsageError(format!(
+                "--budget must be a non-negative amount in USD, got {b}"
+            )));
         }
         Ok(cli::RunSettings {
             format: self.format.into(),
@@ -164,10 +168,7 @@ fn main() -> ExitCode {
         .init();
     match run(args) {
         Ok(outcome) => outcome.exit_code(),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => cli::report_error(&e),
     }
 }
 

@@ -234,9 +234,41 @@ fn unknown_scenario_lists_the_valid_ones() {
         .args(["simulate", "--scenario", "meteor-strike", "--out"])
         .arg(tmp.path().join("x"))
         .assert()
-        .code(1)
+        .code(2)
         .stderr(
             predicate::str::contains("meteor-strike")
                 .and(predicate::str::contains("cpu-saturation")),
         );
+}
+
+#[test]
+fn simulate_refuses_a_directory_that_holds_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "keep me").unwrap();
+    compass()
+        .args(["simulate", "--scenario", "cpu-saturation", "--out"])
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not empty"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(!tmp.path().join("logs.jsonl").exists());
+}
+
+#[test]
+fn absurd_durations_are_usage_errors_not_panics() {
+    for (flag, value) in [
+        ("--deadline", "1e300"),
+        ("--agent-timeout", "0"),
+        ("--deadline", "nan"),
+    ] {
+        compass()
+            .args(["investigate", "--bundle", "/nonexistent", flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(flag));
+    }
 }

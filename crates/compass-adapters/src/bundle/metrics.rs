@@ -168,9 +168,13 @@ impl Parser {
         if let Some(extra) = fields.next() {
             return Err(format!("unexpected {extra:?} after the timestamp"));
         }
-        let series = &mut self.store.series[id];
-        series.times.push(ts);
-        series.values.push(value);
+        // NaN and infinite samples (staleness markers, broken exporters) carry no
+        // measurement: they are kept out of the store, as if the scrape had no value.
+        if value.is_finite() {
+            let series = &mut self.store.series[id];
+            series.times.push(ts);
+            series.values.push(value);
+        }
         Ok(())
     }
 
@@ -377,7 +381,10 @@ mod tests {
         assert_eq!(up[0].times, vec![1_795_338_000_000, 1_795_338_015_500]);
         assert_eq!(up[0].values, vec![1.0, 0.0]);
         assert_eq!(up[1].labels["pod"], "a-2");
-        assert_eq!(up[1].values, vec![f64::INFINITY]);
+        assert!(
+            up[1].values.is_empty(),
+            "an infinite sample is not a measurement"
+        );
         let info = store.named("info").next().unwrap();
         assert_eq!(info.labels["v"], "say \"hi\" \\ x\ny");
         assert_eq!(info.labels["w"], "}{,");

@@ -128,7 +128,7 @@ mod tests {
             "HTTP/1.1",
             "user42x",
             "12abcd",
-            "cart-x2k9q",
+            "web-7f9c4-x2k9q",
         ];
         for t in yes {
             assert!(is_variable(t), "{t} should be a variable");

@@ -173,9 +173,13 @@ fn format_line(l: &LogRecord) -> String {
         .take(300)
         .collect();
     if let Some(o) = &l.origin {
-        msg = format!("{}:{}: {msg}", o.path, o.line);
+        // The evidence locator has the full path; the sample names the file and line.
+        let file = std::path::Path::new(&o.path)
+            .file_name()
+            .map_or(o.path.as_str(), |f| f.to_str().unwrap_or(&o.path));
+        msg = format!("{file}:{}: {msg}", o.line);
     }
-    format!("{} {} {:?} {msg}", hhmmss(l.ts), l.service, l.level)
+    format!("{} {} {} {msg}", hhmmss(l.ts), l.service, l.level.as_str())
 }
 
 /// Evidence for spans found by a trace search.
@@ -192,14 +196,14 @@ pub fn span_evidence(
         .take(SAMPLE_LINES)
         .map(|s| {
             format!(
-                "{} trace={} {} {:?} {} {:.1}ms {:?}{}",
+                "{} trace={} {} {} {} {:.1}ms {}{}",
                 hhmmss(s.start),
                 s.trace_id,
                 s.service,
-                s.kind,
+                s.kind.as_str(),
                 s.operation,
                 s.duration_ms,
-                s.status,
+                s.status.as_str(),
                 s.peer_service
                     .as_ref()
                     .map(|p| format!(" -> {p}"))
