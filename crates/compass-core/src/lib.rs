@@ -6,6 +6,7 @@
 pub mod data;
 pub mod detect;
 pub mod logmine;
+pub mod logscore;
 pub mod model;
 pub mod orient;
 pub mod stats;
