@@ -331,3 +331,90 @@ pub async fn demo(
     }
     Ok(Outcome::Investigated(inv.status))
 }
+
+/// `compass eval loghub`: parse, write, score and print a table.
+pub fn eval_loghub(
+    data: &Path,
+    systems: &[String],
+    format: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let results = crate::eval::loghub(data, systems, format, out)?;
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "system",
+        "lines",
+        "skipped",
+        "templates",
+        "GA",
+        "PA",
+        "FGA",
+        "FTA",
+        "ms",
+    ]);
+    let fmt = |v: f64| format!("{v:.3}");
+    let mut sums = [0.0f64; 4];
+    let mut scored = 0usize;
+    for r in &results {
+        let cells = match &r.scores {
+            Some((s, _)) => {
+                scored += 1;
+                for (sum, v) in sums.iter_mut().zip([
+                    s.grouping_accuracy,
+                    s.parsing_accuracy,
+                    s.f1_grouping,
+                    s.f1_template,
+                ]) {
+                    *sum += v;
+                }
+                [
+                    fmt(s.grouping_accuracy),
+                    fmt(s.parsing_accuracy),
+                    fmt(s.f1_grouping),
+                    fmt(s.f1_template),
+                ]
+            }
+            None => [
+                "-".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+            ],
+        };
+        let mut row = vec![
+            r.system.clone(),
+            r.lines.to_string(),
+            r.unmatched.to_string(),
+            r.templates.to_string(),
+        ];
+        row.extend(cells);
+        row.push(r.elapsed_ms.to_string());
+        table.add_row(row);
+    }
+    if scored > 0 {
+        let mean = |i: usize| fmt(sums[i] / scored as f64);
+        table.add_row(vec![
+            format!("mean ({scored})"),
+            String::new(),
+            String::new(),
+            String::new(),
+            mean(0),
+            mean(1),
+            mean(2),
+            mean(3),
+            String::new(),
+        ]);
+    }
+    println!("{table}");
+    println!("structured files written to {}", out.display());
+    for r in results.iter().filter(|r| r.scores.is_none()) {
+        println!("  {}: no ground truth found, not scored", r.system);
+    }
+    for r in &results {
+        if let Some((_, truth)) = &r.scores {
+            println!("  {} scored against {}", r.system, truth.display());
+        }
+    }
+    Ok(())
+}

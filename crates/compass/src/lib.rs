@@ -2,4 +2,5 @@
 //! testing on their own (and reusing from `main.rs` as `compass::report`).
 
 pub mod cli;
+pub mod eval;
 pub mod report;

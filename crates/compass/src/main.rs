@@ -36,6 +36,33 @@ enum Command {
     Simulate(SimulateArgs),
     /// Investigate an incident from a bundle directory.
     Investigate(InvestigateArgs),
+    /// Score COMPASS on public labelled data.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Parse the Loghub 2k log samples with COMPASS's template miner, write
+    /// `<S>_2k.log_structured.csv` files and score them (GA, PA, FGA, FTA).
+    Loghub(LoghubArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoghubArgs {
+    /// The Loghub folder (holding `<S>/<S>_2k.log`).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Systems to run (default: every folder with a `<S>_2k.log`).
+    #[arg(long = "system", value_name = "S")]
+    systems: Vec<String>,
+    /// Header format for systems without a built-in one, Loghub style
+    /// (e.g. `<Date> <Time> <Level> <Content>`).
+    #[arg(long, value_name = "FMT")]
+    format: Option<String>,
+    /// Where to write the structured files.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -204,6 +231,10 @@ fn run(args: Cli) -> Result<Outcome> {
                 a.html.as_deref(),
                 &settings,
             ))
+        }
+        Command::Eval(EvalCommand::Loghub(a)) => {
+            cli::eval_loghub(&a.data, &a.systems, a.format.as_deref(), &a.out)?;
+            Ok(Outcome::Done)
         }
         Command::Demo(a) => {
             let settings = a.run.settings()?;
