@@ -418,3 +418,26 @@ pub fn eval_loghub(
     }
     Ok(())
 }
+
+/// `compass bench logs`: optionally make the input, then time template mining on it.
+pub fn bench_logs(input: &Path, make_from: Option<&Path>, lines: usize) -> Result<()> {
+    if let Some(data) = make_from {
+        let distinct = crate::eval::make_mining_input(data, lines, input)?;
+        println!(
+            "wrote {} ({lines} lines cycling {distinct} Loghub messages)",
+            input.display()
+        );
+    }
+    let b = crate::eval::bench_mining(input)?;
+    let rss = b.peak_rss.map_or("unknown".to_string(), |r| {
+        format!("{:.0} MiB", r as f64 / 1048576.0)
+    });
+    println!(
+        "lines={} seconds={:.3} lines_per_s={:.0} templates={} peak_rss={rss}",
+        b.lines,
+        b.seconds,
+        b.lines as f64 / b.seconds.max(1e-9),
+        b.templates
+    );
+    Ok(())
+}

@@ -155,3 +155,81 @@ pub fn loghub(
     }
     Ok(results)
 }
+
+/// Result of timing the template miner on a file.
+#[derive(Debug, Clone, Copy)]
+pub struct MiningBench {
+    pub lines: usize,
+    pub seconds: f64,
+    pub templates: usize,
+    /// Peak resident memory of the process, bytes (Linux; `None` elsewhere).
+    pub peak_rss: Option<u64>,
+}
+
+/// Time template mining over every line of `input` (read first; only mining is timed,
+/// as the drain3 peer script does).
+pub fn bench_mining(input: &Path) -> Result<MiningBench> {
+    let text = std::fs::read_to_string(input).with_context(|| {
+        format!(
+            "cannot read {} (a UTF-8 text file, one message a line)",
+            input.display()
+        )
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        bail!("{} has no lines to mine", input.display());
+    }
+    let mut miner = TemplateMiner::default();
+    let started = Instant::now();
+    for line in &lines {
+        miner.add(line);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(MiningBench {
+        lines: lines.len(),
+        seconds,
+        templates: miner.len(),
+        peak_rss: peak_rss(),
+    })
+}
+
+/// Peak resident set size from `/proc/self/status` (VmHWM).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Write a mining benchmark input: the messages of every Loghub sample under `data`
+/// (headers stripped with the built-in formats), repeated until `lines` lines.
+pub fn make_mining_input(data: &Path, lines: usize, out: &Path) -> Result<usize> {
+    let mut base = Vec::new();
+    for system in systems(data, &[])? {
+        let Some(format) = format_for(&system) else {
+            continue;
+        };
+        let header = HeaderFormat::parse(format)?;
+        let (contents, _) = read_contents(
+            &data.join(&system).join(format!("{system}_2k.log")),
+            &header,
+        )?;
+        base.extend(contents.into_iter().map(|(_, c)| c.replace('\n', " ")));
+    }
+    if base.is_empty() {
+        bail!("no Loghub messages found under {}", data.display());
+    }
+    let mut text = String::new();
+    for message in base.iter().cycle().take(lines) {
+        text.push_str(message);
+        text.push('\n');
+    }
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(base.len())
+}

@@ -39,6 +39,30 @@ enum Command {
     /// Score COMPASS on public labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Measure COMPASS's speed.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Time log template mining on a file (one message a line): lines per second and
+    /// peak memory.
+    Logs(BenchLogsArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchLogsArgs {
+    /// The input file, one message a line.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// First write the input from the Loghub samples in this folder (headers stripped),
+    /// cycled to `--lines` lines.
+    #[arg(long, value_name = "LOGHUB_DIR")]
+    make_from: Option<PathBuf>,
+    /// Lines to write with `--make-from`.
+    #[arg(long, default_value_t = 1_000_000)]
+    lines: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +258,10 @@ fn run(args: Cli) -> Result<Outcome> {
         }
         Command::Eval(EvalCommand::Loghub(a)) => {
             cli::eval_loghub(&a.data, &a.systems, a.format.as_deref(), &a.out)?;
+            Ok(Outcome::Done)
+        }
+        Command::Bench(BenchCommand::Logs(a)) => {
+            cli::bench_logs(&a.input, a.make_from.as_deref(), a.lines)?;
             Ok(Outcome::Done)
         }
         Command::Demo(a) => {

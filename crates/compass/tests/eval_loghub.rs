@@ -92,3 +92,32 @@ fn unknown_system_without_format_says_to_pass_one() {
         .success()
         .stdout(predicate::str::contains("Custom"));
 }
+
+#[test]
+fn bench_logs_makes_its_input_and_reports_throughput() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_sample(&tmp.path().join("loghub"), false);
+    let input = tmp.path().join("in.txt");
+    Command::cargo_bin("compass")
+        .unwrap()
+        .args(["bench", "logs", "--lines", "10", "--input"])
+        .arg(&input)
+        .arg("--make-from")
+        .arg(tmp.path().join("loghub"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("lines=10 "))
+        .stdout(predicate::str::contains("lines_per_s="))
+        .stdout(predicate::str::contains("templates=2"));
+    assert_eq!(std::fs::read_to_string(&input).unwrap().lines().count(), 10);
+}
+
+#[test]
+fn bench_logs_on_a_missing_file_names_it() {
+    Command::cargo_bin("compass")
+        .unwrap()
+        .args(["bench", "logs", "--input", "/nonexistent/x.txt"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/nonexistent/x.txt"));
+}
