@@ -160,12 +160,6 @@ pub struct Guarded<S: ?Sized> {
     inner: Arc<S>,
 }
 
-impl<S: ?Sized> Guarded<S> {
-    pub fn breaker(&self) -> &Arc<CircuitBreaker> {
-        &self.breaker
-    }
-}
-
 #[async_trait]
 impl MetricsSource for Guarded<dyn MetricsSource> {
     fn name(&self) -> &str {
@@ -244,34 +238,26 @@ fn guard<S: ?Sized>(inner: &Arc<S>, name: &str, config: BreakerConfig) -> Guarde
     }
 }
 
-/// The breakers of a guarded set of sources, by source name (for reports and metrics).
-pub type Breakers = Vec<(String, Arc<CircuitBreaker>)>;
-
 /// Wrap every source in its own breaker.
-pub fn with_breakers(sources: &DataSources, config: BreakerConfig) -> (DataSources, Breakers) {
-    let mut breakers = Breakers::new();
-    let mut out = DataSources::default();
-    if let Some(s) = &sources.metrics {
-        let g = guard(s, s.name(), config);
-        breakers.push((s.name().to_string(), Arc::clone(g.breaker())));
-        out.metrics = Some(Arc::new(g));
+pub fn with_breakers(sources: &DataSources, config: BreakerConfig) -> DataSources {
+    DataSources {
+        metrics: sources
+            .metrics
+            .as_ref()
+            .map(|s| Arc::new(guard(s, s.name(), config)) as Arc<dyn MetricsSource>),
+        logs: sources
+            .logs
+            .as_ref()
+            .map(|s| Arc::new(guard(s, s.name(), config)) as Arc<dyn LogSource>),
+        traces: sources
+            .traces
+            .as_ref()
+            .map(|s| Arc::new(guard(s, s.name(), config)) as Arc<dyn TraceSource>),
+        changes: sources
+            .changes
+            .as_ref()
+            .map(|s| Arc::new(guard(s, s.name(), config)) as Arc<dyn ChangeSource>),
     }
-    if let Some(s) = &sources.logs {
-        let g = guard(s, s.name(), config);
-        breakers.push((s.name().to_string(), Arc::clone(g.breaker())));
-        out.logs = Some(Arc::new(g));
-    }
-    if let Some(s) = &sources.traces {
-        let g = guard(s, s.name(), config);
-        breakers.push((s.name().to_string(), Arc::clone(g.breaker())));
-        out.traces = Some(Arc::new(g));
-    }
-    if let Some(s) = &sources.changes {
-        let g = guard(s, s.name(), config);
-        breakers.push((s.name().to_string(), Arc::clone(g.breaker())));
-        out.changes = Some(Arc::new(g));
-    }
-    (out, breakers)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! inputs give the same report.
 
 use crate::agent::{Agent, AgentContext, AgentError, AgentOutput};
-use crate::breaker::{BreakerConfig, Breakers, with_breakers};
+use crate::breaker::{BreakerConfig, with_breakers};
 use crate::budget::{Budget, BudgetLimits};
 use crate::catalog::MetricCatalog;
 use crate::ports::{DataSources, step_for};
@@ -126,8 +126,7 @@ impl Coordinator {
             self.config.lead.as_millis() as i64,
             self.config.after.as_millis() as i64,
         );
-        let (guarded, _breakers): (DataSources, Breakers) =
-            with_breakers(sources, self.config.breaker);
+        let guarded = with_breakers(sources, self.config.breaker);
         // Discovery counts against the deadline too; what it could not finish stays empty.
         let (graph, services) = tokio::time::timeout_at(deadline, self.discover(&guarded, window))
             .await
