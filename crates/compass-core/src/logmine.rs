@@ -1,11 +1,15 @@
 //! A Drain-like online log template miner.
 //!
 //! Each message is split on whitespace; obvious variables (numbers, hex ids, UUIDs,
-//! IPs, durations and sizes, numeric path segments, `key=value` values) are masked by
-//! hand-written byte checks (see [`mask`]); the masked tokens are interned, then a
-//! fixed-depth prefix tree keyed by token count and the leading tokens picks a short
-//! list of candidate templates. The most similar candidate above the threshold absorbs
-//! the message (positions that differ become `<*>`); otherwise a new template starts.
+//! IPs and ports, durations and sizes, paths, month and weekday names, `key=value`
+//! values) are masked segment by segment by hand-written byte checks (see [`mask`]),
+//! keeping the delimiters (`rhost=<*>`, `<*>:<*>`, `(uid=<*>)`); the masked tokens are
+//! interned, then a fixed-depth prefix tree keyed by token count and the leading tokens
+//! picks a short list of candidate templates. The most similar candidate at or above
+//! the threshold absorbs the message; otherwise a new template starts. A position that
+//! differs becomes a pattern with the shared structure when both tokens have the same
+//! delimiters or the same `key=` (`user=ann`, `user=bob` → `user=<*>`), else `<*>`; a
+//! message token that fits a template's pattern counts as matching it.
 //! The miner keeps its buffers between calls, so mining allocates only for new tokens,
 //! new tree nodes and new or changed templates.
 
@@ -22,6 +26,10 @@ pub type TemplateId = u32;
 pub const WILDCARD: &str = "<*>";
 /// Token id of [`WILDCARD`].
 const WILD: u32 = 0;
+
+/// Entries kept in the token-compatibility cache before it is cleared (bounds memory
+/// on streams with many distinct values).
+const FITS_CACHE_MAX: usize = 1 << 16;
 
 /// Tuning of the miner (Drain's parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,7 +48,7 @@ impl Default for MinerConfig {
     fn default() -> Self {
         Self {
             depth: 1,
-            similarity: 0.5,
+            similarity: 0.8,
             max_children: 100,
             max_tokens: 128,
         }
@@ -74,6 +82,12 @@ pub struct TemplateMiner {
     by_length: FxHashMap<usize, u32>,
     templates: Vec<Template>,
     lines: u64,
+    /// Whether the token is a partly masked pattern such as `user=<*>`.
+    is_pattern: Vec<bool>,
+    /// (pattern token, message token) → whether the message token fits the pattern.
+    fits_cache: FxHashMap<(u32, u32), bool>,
+    /// Cache of [`Self::generalise`]: (template token, message token) → merged token.
+    general_cache: FxHashMap<(u32, u32), u32>,
     tokens_buf: Vec<u32>,
     mask_buf: String,
 }
@@ -95,6 +109,9 @@ impl TemplateMiner {
             by_length: FxHashMap::default(),
             templates: Vec::new(),
             lines: 0,
+            is_pattern: Vec::new(),
+            fits_cache: FxHashMap::default(),
+            general_cache: FxHashMap::default(),
             tokens_buf: Vec::with_capacity(64),
             mask_buf: String::with_capacity(64),
         };
@@ -117,6 +134,8 @@ impl TemplateMiner {
         // wildcard child of the tree.
         let variable = token.bytes().any(|b| b.is_ascii_digit()) || token.contains(WILDCARD);
         self.has_digit.push(variable);
+        self.is_pattern
+            .push(token != WILDCARD && token.contains(WILDCARD));
         self.interned.insert(token.into(), id);
         id
     }
@@ -172,12 +191,22 @@ impl TemplateMiner {
     pub fn match_message(&mut self, message: &str) -> Option<TemplateId> {
         self.tokenise(message);
         let leaf = self.find_leaf(&self.tokens_buf)?;
-        let found = self.best_match(leaf, &self.tokens_buf)?;
-        let t = &self.templates[found as usize].tokens;
-        t.iter()
-            .zip(&self.tokens_buf)
-            .all(|(a, b)| *a == WILD || a == b)
-            .then_some(found)
+        let tokens = std::mem::take(&mut self.tokens_buf);
+        let found = self.best_match(leaf, &tokens);
+        let covered = found.is_some_and(|id| {
+            self.templates[id as usize]
+                .tokens
+                .iter()
+                .zip(&tokens)
+                .all(|(&a, &b)| {
+                    a == WILD
+                        || a == b
+                        || (self.is_pattern[a as usize]
+                            && mask::fits(&self.texts[a as usize], &self.texts[b as usize]))
+                })
+        });
+        self.tokens_buf = tokens;
+        found.filter(|_| covered)
     }
 
     fn child_key(&self, token: u32) -> u32 {
@@ -240,44 +269,88 @@ impl TemplateMiner {
     }
 
     /// The most similar template in `leaf` at or above the threshold (ties: more
-    /// wildcards, then the older template).
-    fn best_match(&self, leaf: u32, tokens: &[u32]) -> Option<TemplateId> {
-        let mut best: Option<(TemplateId, usize, usize)> = None;
-        for &id in &self.nodes[leaf as usize].templates {
-            let t = &self.templates[id as usize].tokens;
-            let mut same = 0;
-            let mut wild = 0;
-            for (a, b) in t.iter().zip(tokens) {
-                if *a == WILD {
+    /// wildcards, then the older template). Similarity is the share of the
+    /// message's positions that match: equal tokens, a pattern such as `user=<*>`
+    /// covering `user=bob`, or a wildcard facing a masked variable.
+    fn best_match(&mut self, leaf: u32, tokens: &[u32]) -> Option<TemplateId> {
+        let Self {
+            nodes,
+            templates,
+            texts,
+            is_pattern,
+            fits_cache,
+            config,
+            ..
+        } = self;
+        if fits_cache.len() > FITS_CACHE_MAX {
+            fits_cache.clear();
+        }
+        let mut best: Option<(TemplateId, f64, usize)> = None;
+        for &id in &nodes[leaf as usize].templates {
+            let t = &templates[id as usize].tokens;
+            let mut same = 0usize;
+            let mut wild = 0usize;
+            let mut both_wild = 0usize;
+            for (&a, &b) in t.iter().zip(tokens) {
+                if a == WILD {
                     wild += 1;
-                    // Both masked as variables: the same shape, so it counts.
-                    same += usize::from(*b == WILD);
-                } else if a == b {
+                    both_wild += usize::from(b == WILD);
+                } else if a == b
+                    || (is_pattern[a as usize]
+                        && *fits_cache
+                            .entry((a, b))
+                            .or_insert_with(|| mask::fits(&texts[a as usize], &texts[b as usize])))
+                {
                     same += 1;
                 }
             }
-            if best.is_none_or(|(_, s, w)| same > s || (same == s && wild > w)) {
-                best = Some((id, same, wild));
+            // Positions masked as variables on both sides count as matching.
+            let sim = (same + both_wild) as f64 / tokens.len().max(1) as f64;
+            if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
+                best = Some((id, sim, wild));
             }
         }
-        let (id, same, _) = best?;
-        let len = tokens.len().max(1) as f64;
-        (tokens.is_empty() || same as f64 / len >= self.config.similarity).then_some(id)
+        let (id, sim, _) = best?;
+        (tokens.is_empty() || sim >= config.similarity).then_some(id)
+    }
+
+    /// The token that covers both `a` (in a template) and `b` (in a message): `a`
+    /// itself when equal or when `b` fits the pattern `a`, the segment-wise pattern
+    /// when both have the same delimiters (`user=ann`, `user=bob` → `user=<*>`), else
+    /// the wildcard.
+    fn generalise(&mut self, a: u32, b: u32) -> u32 {
+        if a == b || a == WILD {
+            return a;
+        }
+        if let Some(&g) = self.general_cache.get(&(a, b)) {
+            return g;
+        }
+        let mut out = String::new();
+        let g = if mask::generalise(&self.texts[a as usize], &self.texts[b as usize], &mut out) {
+            self.intern(&out)
+        } else {
+            WILD
+        };
+        self.general_cache.insert((a, b), g);
+        g
     }
 
     fn merge(&mut self, id: TemplateId, tokens: &[u32]) {
-        let t = &mut self.templates[id as usize];
-        t.count += 1;
+        let mut t = std::mem::take(&mut self.templates[id as usize].tokens);
         let mut changed = false;
-        for (a, b) in t.tokens.iter_mut().zip(tokens) {
-            if *a != *b && *a != WILD {
-                *a = WILD;
+        for (a, &b) in t.iter_mut().zip(tokens) {
+            let g = self.generalise(*a, b);
+            if g != *a {
+                *a = g;
                 changed = true;
             }
         }
-        if changed {
-            let text = self.render(&self.templates[id as usize].tokens);
-            self.templates[id as usize].text = text;
+        let text = changed.then(|| self.render(&t));
+        let template = &mut self.templates[id as usize];
+        template.tokens = t;
+        template.count += 1;
+        if let Some(text) = text {
+            template.text = text;
         }
     }
 
