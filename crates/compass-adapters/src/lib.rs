@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod loghub;
+pub mod nezha;
 
 pub use bundle::{
     BundleChanges, BundleError, BundleErrorKind, BundleLogs, BundleMetrics, BundleSource,

@@ -37,6 +37,49 @@ pub struct MetricCatalog {
     pub db_connections_max: String,
     /// Gauge of requests waiting for a pooled connection.
     pub db_connections_pending: String,
+    /// Ready-made per-service gauges (recording rules, pre-aggregated exporters) and
+    /// what each measures. Empty by default; the signals agent reads them.
+    #[serde(default)]
+    pub gauges: Vec<GaugeSignal>,
+}
+
+/// What a ready-made gauge measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// CPU used, as a share of the limit (any unit; only its change is read).
+    CpuUtilisation,
+    /// Memory used, as a share of the limit.
+    MemoryUtilisation,
+    /// Latency of the requests the service serves.
+    ServerLatency,
+    /// Latency of the calls the service makes.
+    ClientLatency,
+    NetworkReceive,
+    NetworkTransmit,
+    /// Requests served per unit of time.
+    Throughput,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::CpuUtilisation => "cpu utilisation",
+            Signal::MemoryUtilisation => "memory utilisation",
+            Signal::ServerLatency => "server latency",
+            Signal::ClientLatency => "client latency",
+            Signal::NetworkReceive => "network receive",
+            Signal::NetworkTransmit => "network transmit",
+            Signal::Throughput => "throughput",
+        }
+    }
+}
+
+/// One ready-made gauge: its metric name (labelled by service) and what it measures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaugeSignal {
+    pub metric: String,
+    pub signal: Signal,
 }
 
 impl Default for MetricCatalog {
@@ -59,6 +102,7 @@ impl Default for MetricCatalog {
             db_state_label: "state".into(),
             db_connections_max: "db_client_connections_max".into(),
             db_connections_pending: "db_client_connections_pending_requests".into(),
+            gauges: Vec::new(),
         }
     }
 }

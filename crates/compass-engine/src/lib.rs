@@ -12,6 +12,6 @@ pub mod ports;
 
 pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
 pub use budget::{Budget, BudgetLimits};
-pub use catalog::MetricCatalog;
+pub use catalog::{GaugeSignal, MetricCatalog, Signal};
 pub use coordinator::{Coordinator, CoordinatorConfig, ProgressEvent, ProgressFn};
 pub use ports::*;

@@ -419,6 +419,88 @@ pub fn eval_loghub(
     Ok(())
 }
 
+/// `compass eval nezha`: investigate every case, write the JSON lines, then score
+/// them and print the tables.
+pub async fn eval_nezha(data: &Path, days: &[String], out: &Path) -> Result<()> {
+    use crate::eval::nezha;
+    let pb = progress_bar(0, "cases");
+    let lines = nezha::run(data, days, out, |done, total, line| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+        let top = line.ranking.first().map_or("-", |r| r.service.as_str());
+        pb.set_message(format!("{} {} → {top}", line.day, line.inject_time));
+    })
+    .await?;
+    pb.finish_and_clear();
+    println!(
+        "{} cases investigated; rankings written to {}",
+        lines.len(),
+        out.display()
+    );
+    let labels = nezha::labels(data, &lines);
+    let report = nezha::score(&lines, &labels);
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "system",
+        "fault type",
+        "cases",
+        "AC@1",
+        "AC@3",
+        "AC@5",
+        "Avg@5",
+        "MRR",
+        "type@1",
+    ]);
+    let fmt = |v: f64| format!("{v:.3}");
+    let row = |system: &str, fault: &str, s: &nezha::Scores| {
+        vec![
+            system.to_string(),
+            fault.to_string(),
+            s.cases.to_string(),
+            fmt(s.ac(1)),
+            fmt(s.ac(3)),
+            fmt(s.ac(5)),
+            fmt(s.avg5()),
+            fmt(s.mrr()),
+            if s.typed == 0 {
+                "-".into()
+            } else {
+                fmt(s.type_accuracy())
+            },
+        ]
+    };
+    for (system, s) in &report.by_system {
+        for ((sys, fault), t) in report.by_type.iter().filter(|((sys, _), _)| sys == system) {
+            table.add_row(row(sys, fault, t));
+        }
+        table.add_row(row(system, "all", s));
+    }
+    if report.by_system.len() > 1 {
+        table.add_row(row("all", "all", &report.overall));
+    }
+    if report.overall.cases > 0 {
+        println!("{table}");
+        println!(
+            "fault type at rank 1 is scored as COMPASS's kind: cpu_contention and cpu_consumed \
+             = cpu_saturation, network_delay = network_latency, exception and return = error_injection"
+        );
+    }
+    if report.unscored > 0 {
+        println!(
+            "{} case(s) without a usable label: written, not scored",
+            report.unscored
+        );
+    }
+    let times: Vec<u64> = lines.iter().map(|l| l.elapsed_ms).collect();
+    println!(
+        "time per case: median {} ms, p95 {} ms",
+        nezha::quantile(&times, 0.5),
+        nezha::quantile(&times, 0.95)
+    );
+    Ok(())
+}
+
 /// `compass bench logs`: optionally make the input, then time template mining on it.
 pub fn bench_logs(input: &Path, make_from: Option<&Path>, lines: usize) -> Result<()> {
     if let Some(data) = make_from {

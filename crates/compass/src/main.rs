@@ -70,6 +70,22 @@ enum EvalCommand {
     /// Parse the Loghub 2k log samples with COMPASS's template miner, write
     /// `<S>_2k.log_structured.csv` files and score them (GA, PA, FGA, FTA).
     Loghub(LoghubArgs),
+    /// Investigate every case of the Nezha fault-injection data set, write one JSON
+    /// line per case, and score the rankings (AC@1/3/5, Avg@5, MRR).
+    Nezha(NezhaArgs),
+}
+
+#[derive(Debug, Args)]
+struct NezhaArgs {
+    /// The Nezha folder (holding `rca_data/<day>/`).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Days to run (default: every day with a fault list).
+    #[arg(long = "day", value_name = "DAY")]
+    days: Vec<String>,
+    /// Where to write the results, one JSON line per case.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +274,10 @@ fn run(args: Cli) -> Result<Outcome> {
         }
         Command::Eval(EvalCommand::Loghub(a)) => {
             cli::eval_loghub(&a.data, &a.systems, a.format.as_deref(), &a.out)?;
+            Ok(Outcome::Done)
+        }
+        Command::Eval(EvalCommand::Nezha(a)) => {
+            runtime.block_on(cli::eval_nezha(&a.data, &a.days, &a.out))?;
             Ok(Outcome::Done)
         }
         Command::Bench(BenchCommand::Logs(a)) => {

@@ -44,6 +44,16 @@ impl MetricStore {
         ids.iter().map(|&i| &self.series[i])
     }
 
+    /// Add a series whose samples are already in time order.
+    pub fn push(&mut self, series: StoredSeries) {
+        debug_assert!(series.times.is_sorted());
+        self.by_name
+            .entry(series.name.clone())
+            .or_default()
+            .push(self.series.len());
+        self.series.push(series);
+    }
+
     pub fn samples(&self) -> usize {
         self.series.iter().map(|s| s.times.len()).sum()
     }

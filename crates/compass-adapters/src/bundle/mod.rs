@@ -10,9 +10,9 @@
 
 mod error;
 mod jsonl;
-mod metrics;
+pub(crate) mod metrics;
 mod ports;
-mod promql;
+pub(crate) mod promql;
 mod records;
 mod time;
 

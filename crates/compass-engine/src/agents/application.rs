@@ -86,6 +86,18 @@ impl ServiceLogs {
             t.samples.push(r);
         }
     }
+    /// What kind of own error template `id` reports, read from its text and a sample
+    /// line (masking may have hidden the telling word, as in `HikariPool-1`).
+    fn error_class(&self, id: usize) -> &'static str {
+        let sample = self.templates[id]
+            .samples
+            .first()
+            .map_or("", |r| r.message.as_str());
+        own_error_class(&format!(
+            "{} {sample}",
+            self.miner.template(id as TemplateId)
+        ))
+    }
     /// Whether template `id` reports failures (see `detect::is_error_line`).
     fn is_error(&self, id: usize) -> bool {
         let t = &self.templates[id];
@@ -239,7 +251,7 @@ impl ApplicationAgent {
                 summary,
             );
             let component = match (own_top, surging.is_empty()) {
-                (Some(i), _) => own_error_class(logs.miner.template(i as TemplateId)),
+                (Some(i), _) => logs.error_class(i),
                 (None, true) => OWN,
                 (None, false) => FROM_CALLEE,
             };
@@ -307,7 +319,7 @@ impl ApplicationAgent {
             } else if names_any(text, &callees) {
                 FROM_CALLEE
             } else {
-                own_error_class(text)
+                logs.error_class(s.key)
             };
             log.push(
                 kind,

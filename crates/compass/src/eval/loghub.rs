@@ -1,9 +1,7 @@
-//! `compass eval`: COMPASS scored on public labelled data.
-//!
-//! `loghub`: COMPASS's template miner on the Loghub 2k samples; writes the
+//! `compass eval loghub`: COMPASS's template miner on the Loghub 2k samples; writes the
 //! `<S>_2k.log_structured.csv` files and scores them (GA, PA, FGA, FTA) against the
 //! corrected ground truth where present, else the original one. Labels are read only
-//! after the parse is written. Printing is left to `cli`.
+//! after the parse is written.
 
 use anyhow::{Context, Result, bail};
 use compass_adapters::loghub::{
