@@ -421,10 +421,15 @@ pub fn eval_loghub(
 
 /// `compass eval nezha`: investigate every case, write the JSON lines, then score
 /// them and print the tables.
-pub async fn eval_nezha(data: &Path, days: &[String], out: &Path) -> Result<()> {
+pub async fn eval_nezha(
+    data: &Path,
+    days: &[String],
+    out: &Path,
+    reports: Option<&Path>,
+) -> Result<()> {
     use crate::eval::nezha;
     let pb = progress_bar(0, "cases");
-    let lines = nezha::run(data, days, out, |done, total, line| {
+    let lines = nezha::run(data, days, out, reports, |done, total, line| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);
         let top = line.ranking.first().map_or("-", |r| r.service.as_str());

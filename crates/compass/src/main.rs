@@ -86,6 +86,9 @@ struct NezhaArgs {
     /// Where to write the results, one JSON line per case.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Also write each case's investigation report (Markdown) into this folder.
+    #[arg(long, value_name = "DIR")]
+    reports: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -277,7 +280,12 @@ fn run(args: Cli) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         Command::Eval(EvalCommand::Nezha(a)) => {
-            runtime.block_on(cli::eval_nezha(&a.data, &a.days, &a.out))?;
+            runtime.block_on(cli::eval_nezha(
+                &a.data,
+                &a.days,
+                &a.out,
+                a.reports.as_deref(),
+            ))?;
             Ok(Outcome::Done)
         }
         Command::Bench(BenchCommand::Logs(a)) => {

@@ -104,7 +104,10 @@ fn investigate_json_is_one_object_with_the_documented_shape() {
             "root_cause lacks {key}"
         );
     }
-    assert_eq!(v["agents"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        v["agents"].as_array().unwrap().len(),
+        compass_engine::agents::all().len()
+    );
 }
 
 #[test]

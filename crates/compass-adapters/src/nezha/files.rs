@@ -244,7 +244,8 @@ pub(super) fn read_metrics(
     Ok(store)
 }
 
-/// `dependency.csv` (`Source,Target,...`): who calls whom.
+/// `dependency.csv` (`Source,Target,...`): who calls whom. Rows whose target is an
+/// IP address place a service on a host; they are not calls and are left out.
 pub(super) fn read_dependency(path: &Path) -> Result<CallGraph, NezhaError> {
     let (mut reader, headers) = open_csv(path)?;
     let (source, target) = (
@@ -255,7 +256,14 @@ pub(super) fn read_dependency(path: &Path) -> Result<CallGraph, NezhaError> {
     for (n, row) in reader.records().enumerate() {
         let row = row.map_err(|e| NezhaError::bad(path, format!("line {}: {e}", n + 2)))?;
         match (row.get(source), row.get(target)) {
-            (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() && a != b => graph.add(a, b),
+            (Some(a), Some(b))
+                if !a.is_empty()
+                    && !b.is_empty()
+                    && a != b
+                    && b.parse::<std::net::IpAddr>().is_err() =>
+            {
+                graph.add(a, b)
+            }
             _ => {}
         }
     }

@@ -10,6 +10,7 @@ mod common;
 pub mod database;
 pub mod infrastructure;
 pub mod network;
+pub mod signals;
 mod spans;
 pub mod tracing;
 
@@ -21,6 +22,7 @@ pub use change::ChangeAgent;
 pub use database::DatabaseAgent;
 pub use infrastructure::InfrastructureAgent;
 pub use network::NetworkAgent;
+pub use signals::SignalsAgent;
 pub use tracing::TracingAgent;
 
 /// Every built-in agent, in a stable order.
@@ -31,6 +33,7 @@ pub fn all() -> Vec<Arc<dyn Agent>> {
         Arc::new(DatabaseAgent),
         Arc::new(InfrastructureAgent),
         Arc::new(NetworkAgent),
+        Arc::new(SignalsAgent),
         Arc::new(TracingAgent),
     ]
 }

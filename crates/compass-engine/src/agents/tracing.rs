@@ -15,12 +15,43 @@ use compass_core::{
     Category, Confidence, FaultKind, Hypothesis, Incident, Observation, ObservationKind,
     QualityGrade, RootCause, Span, Subject,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const NAME: &str = "tracing";
 pub(crate) const ORIGIN: &str = "error-origin";
 pub(crate) const PROPAGATED: &str = "propagated";
 pub(crate) const SELF_TIME: &str = "self-time";
+/// Component of a delay observation on a peer: followed by the caller's name.
+pub(crate) const NETWORK_FROM: &str = "network from ";
+
+/// The caller of a delay observation (its subject is the peer).
+fn delay_caller(o: &Observation) -> Option<&str> {
+    o.subject.component.as_deref()?.strip_prefix(NETWORK_FROM)
+}
+
+/// Which end of each delayed call to blame. A service at the centre of several
+/// delayed calls is their common cause: a peer that many callers wait on, or a caller
+/// whose calls to many peers are all slow (its own CPU or network is starved). Each
+/// call is blamed on the end with more delayed calls; ties go to the peer.
+fn blame_delays<'o>(delays: &[&'o Observation]) -> BTreeMap<String, Vec<&'o Observation>> {
+    let mut degree: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in delays {
+        *degree.entry(o.subject.service.as_str()).or_default() += 1;
+        if let Some(caller) = delay_caller(o) {
+            *degree.entry(caller).or_default() += 1;
+        }
+    }
+    let mut out: BTreeMap<String, Vec<&Observation>> = BTreeMap::new();
+    for o in delays {
+        let peer = o.subject.service.as_str();
+        let blamed = match delay_caller(o) {
+            Some(caller) if degree[caller] > degree[peer] => caller,
+            _ => peer,
+        };
+        out.entry(blamed.to_string()).or_default().push(o);
+    }
+    out
+}
 
 #[derive(Debug, Default)]
 pub struct TracingAgent;
@@ -60,7 +91,7 @@ pub(crate) fn gap_observations(
         );
         log.push(
             ObservationKind::NetworkDelay,
-            Subject::with_component(peer, format!("network from {caller}")),
+            Subject::with_component(peer, format!("{NETWORK_FROM}{caller}")),
             shift.onset(),
             w.incident.end,
             shift.delta(),
@@ -229,12 +260,13 @@ impl Agent for TracingAgent {
                 .collect()
         };
         let mut out = Vec::new();
-        let mut propose = |obs: Vec<&Observation>,
+        let mut propose = |service: &str,
+                           obs: Vec<&Observation>,
                            kind: FaultKind,
                            component: Option<String>,
                            value: f64,
                            statement: String| {
-            let service = obs[0].subject.service.clone();
+            let service = service.to_string();
             let reasoning = obs
                 .iter()
                 .map(|o| o.evidence.summary.as_str())
@@ -266,6 +298,7 @@ impl Agent for TracingAgent {
                 0.12
             };
             propose(
+                s,
                 vec![o],
                 FaultKind::ErrorInjection,
                 None,
@@ -284,6 +317,7 @@ impl Agent for TracingAgent {
                 0.1
             };
             propose(
+                s,
                 vec![o],
                 FaultKind::Unknown,
                 None,
@@ -292,23 +326,52 @@ impl Agent for TracingAgent {
             );
         }
         let delays = with(ObservationKind::NetworkDelay, None);
-        let peers: BTreeSet<&str> = delays.iter().map(|o| o.subject.service.as_str()).collect();
-        for peer in peers {
-            let obs: Vec<&Observation> = delays
-                .iter()
-                .copied()
-                .filter(|o| o.subject.service == peer)
-                .collect();
+        for (service, mut obs) in blame_delays(&delays) {
             let top = obs.iter().map(|o| o.confidence).fold(0.0, f64::max);
             let value = (0.35 + 0.4 * top + 0.05 * (obs.len().min(3) as f64 - 1.0)).min(0.85);
+            let as_caller = obs.iter().filter(|o| o.subject.service != service).count();
+            if as_caller * 2 < obs.len() {
+                propose(
+                    &service,
+                    obs,
+                    FaultKind::NetworkLatency,
+                    Some("network".into()),
+                    value,
+                    format!(
+                        "calls into {service} are delayed in the network: callers wait longer than {service} works"
+                    ),
+                );
+                continue;
+            }
+            // Its calls to several peers are slow on its side: starved of CPU when its
+            // own work per request grew too, else its network.
+            let own = slow
+                .iter()
+                .copied()
+                .filter(|o| o.subject.service == service);
+            let starved = obs.len();
+            obs.extend(own);
+            let (kind, component, what) = if obs.len() > starved {
+                (
+                    FaultKind::CpuSaturation,
+                    "cpu",
+                    "starved of CPU: its own work and its calls all slowed",
+                )
+            } else {
+                (
+                    FaultKind::NetworkLatency,
+                    "network",
+                    "slow on its own network: its calls to several peers all wait",
+                )
+            };
+            let statement = format!("{service} is {what}");
             propose(
+                &service,
                 obs,
-                FaultKind::NetworkLatency,
-                Some("network".into()),
+                kind,
+                Some(component.into()),
                 value,
-                format!(
-                    "calls into {peer} are delayed in the network: callers wait longer than {peer} works"
-                ),
+                statement,
             );
         }
         out

@@ -93,6 +93,7 @@ pub async fn run(
     data: &Path,
     days: &[String],
     out: &Path,
+    reports: Option<&Path>,
     mut progress: impl FnMut(usize, usize, &CaseLine),
 ) -> Result<Vec<CaseLine>> {
     let days = match days.is_empty() {
@@ -110,6 +111,10 @@ pub async fn run(
     for d in &days {
         let day = NezhaDay::open(data, d).with_context(|| format!("cannot read Nezha day {d}"))?;
         loaded.push(Arc::new(day));
+    }
+    if let Some(dir) = reports {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
     }
     let total: usize = loaded.iter().map(|d| d.cases.len()).sum();
     let coordinator = Coordinator::new(compass_engine::agents::all(), config());
@@ -135,6 +140,11 @@ pub async fn run(
                 ranking: ranking(&inv),
                 elapsed_ms: started.elapsed().as_millis() as u64,
             };
+            if let Some(dir) = reports {
+                let path = dir.join(format!("{}-{:02}.md", day.day, i + 1));
+                std::fs::write(&path, crate::report::markdown(&inv))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             serde_json::to_writer(&mut file, &line)?;
             writeln!(file)?;
             lines.push(line);
