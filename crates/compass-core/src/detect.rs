@@ -442,3 +442,120 @@ pub fn template_shifts<K: Copy + Ord>(
 #[cfg(test)]
 #[path = "detect_tests.rs"]
 mod tests;
+
+/// Thresholds of [`sample_shift`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SampleShiftConfig {
+    /// Minimum samples on each side.
+    pub min_samples: usize,
+    /// Minimum Mann-Whitney z (incident ranked above the baseline).
+    pub min_z: f64,
+    /// Minimum ratio of the medians.
+    pub min_ratio: f64,
+    /// Minimum absolute rise of the median, in the samples' unit.
+    pub min_absolute: f64,
+}
+
+impl Default for SampleShiftConfig {
+    fn default() -> Self {
+        Self {
+            min_samples: 8,
+            min_z: 4.0,
+            min_ratio: 1.5,
+            min_absolute: 0.0,
+        }
+    }
+}
+
+/// A rise of individual samples (e.g. span durations) between two windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SampleShift {
+    pub baseline_median: f64,
+    pub incident_median: f64,
+    /// Mann-Whitney z of the incident samples over the baseline ones.
+    pub z: f64,
+    /// First incident sample from which most samples exceed the baseline's 90th
+    /// percentile (the medians and z are of the samples from there on).
+    pub onset: EpochMs,
+    pub confidence: f64,
+}
+
+impl SampleShift {
+    pub fn ratio(&self) -> f64 {
+        self.incident_median / self.baseline_median.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Mann-Whitney z of `b` over `a` (positive when `b` tends to be larger), with
+/// average ranks for ties.
+pub fn mann_whitney_z(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut all: Vec<(f64, bool)> = a.iter().map(|v| (*v, false)).collect();
+    all.extend(b.iter().map(|v| (*v, true)));
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut rank_sum_b = 0.0;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum_b += rank * all[i..=j].iter().filter(|x| x.1).count() as f64;
+        i = j + 1;
+    }
+    let u = rank_sum_b - n2 * (n2 + 1.0) / 2.0;
+    let sd = (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt();
+    (sd > 0.0).then(|| (u - n1 * n2 / 2.0) / sd)
+}
+
+/// Whether the samples of `incident` (time, value) are clearly larger than those of
+/// `baseline`: for sources with many events but a short baseline, where per-bucket
+/// series have too few points for [`metric_shift`].
+pub fn sample_shift(
+    baseline: &[(EpochMs, f64)],
+    incident: &[(EpochMs, f64)],
+    cfg: &SampleShiftConfig,
+) -> Option<SampleShift> {
+    if baseline.len() < cfg.min_samples || incident.len() < cfg.min_samples {
+        return None;
+    }
+    let base: Vec<f64> = baseline.iter().map(|p| p.1).collect();
+    let high = stats::quantile(&base, 0.9)?;
+    // A fault may take hold a while into the window: judge the samples from the
+    // first point where most of the next ones are above the baseline's bulk.
+    let mut sorted = incident.to_vec();
+    sorted.sort_by_key(|p| p.0);
+    let from = (0..sorted.len())
+        .find(|&i| {
+            let next = &sorted[i..(i + 5).min(sorted.len())];
+            sorted[i].1 > high && next.iter().filter(|p| p.1 > high).count() * 2 > next.len()
+        })
+        .unwrap_or(0);
+    let after = &sorted[from..];
+    if after.len() < cfg.min_samples {
+        return None;
+    }
+    let inc: Vec<f64> = after.iter().map(|p| p.1).collect();
+    let (bm, im) = (stats::median(&base)?, stats::median(&inc)?);
+    let z = mann_whitney_z(&base, &inc)?;
+    let ratio_ok = if bm > 0.0 {
+        im / bm >= cfg.min_ratio
+    } else {
+        im > 0.0
+    };
+    if z < cfg.min_z || !ratio_ok || im - bm < cfg.min_absolute {
+        return None;
+    }
+    let onset = sorted[from].0;
+    Some(SampleShift {
+        baseline_median: bm,
+        incident_median: im,
+        z,
+        onset,
+        confidence: z_confidence(z),
+    })
+}

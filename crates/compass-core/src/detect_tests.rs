@@ -245,3 +245,46 @@ fn z_confidence_is_monotone_and_bounded() {
     assert_eq!(z_confidence(f64::NAN), 0.0);
     assert!(z_confidence(f64::INFINITY) <= 0.99);
 }
+
+#[test]
+fn mann_whitney_z_is_zero_for_identical_samples_and_large_for_separated_ones() {
+    let a = [1.0, 2.0, 3.0, 4.0];
+    assert!(mann_whitney_z(&a, &a).unwrap().abs() < 1e-12);
+    // Every b above every a: U = n1*n2 = 16, mean 8, sd = sqrt(4*4*9/12) = sqrt(12).
+    let b = [10.0, 11.0, 12.0, 13.0];
+    let z = mann_whitney_z(&a, &b).unwrap();
+    assert!((z - 8.0 / 12f64.sqrt()).abs() < 1e-9, "{z}");
+    assert!(mann_whitney_z(&b, &a).unwrap() < 0.0);
+    assert_eq!(mann_whitney_z(&[], &b), None);
+}
+
+#[test]
+fn sample_shift_finds_a_clear_rise_and_its_onset() {
+    let base: Vec<(EpochMs, f64)> = (0..30).map(|i| (i, 10.0 + (i % 5) as f64)).collect();
+    // The first 10 incident samples are normal, then they jump ten-fold.
+    let inc: Vec<(EpochMs, f64)> = (100..140)
+        .map(|i| {
+            (
+                i,
+                if i < 110 {
+                    11.0
+                } else {
+                    120.0 + (i % 3) as f64
+                },
+            )
+        })
+        .collect();
+    let s = sample_shift(&base, &inc, &SampleShiftConfig::default()).unwrap();
+    assert_eq!(s.onset, 110);
+    assert!(s.ratio() > 5.0 && s.z > 4.0 && s.confidence > 0.5);
+    // No rise: nothing. Too few samples: nothing.
+    let flat: Vec<(EpochMs, f64)> = (100..140).map(|i| (i, 10.0 + (i % 5) as f64)).collect();
+    assert_eq!(
+        sample_shift(&base, &flat, &SampleShiftConfig::default()),
+        None
+    );
+    assert_eq!(
+        sample_shift(&base[..3], &inc, &SampleShiftConfig::default()),
+        None
+    );
+}

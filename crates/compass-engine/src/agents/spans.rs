@@ -53,6 +53,9 @@ pub struct ServiceSpans {
     /// error origins.
     pub slow_examples: Vec<(f64, usize)>,
     pub error_examples: Vec<usize>,
+    /// Own time of each server request (its span's self time plus that of the
+    /// service's internal spans below it), as (start, ms): baseline, incident.
+    pub own_samples: [Vec<(EpochMs, f64)>; 2],
 }
 
 /// What the calls from one service to a peer show.
@@ -61,6 +64,8 @@ pub struct PairSpans {
     /// Client duration minus the callee's server span, ms.
     pub gap_ms: Buckets,
     pub examples: Vec<(f64, usize)>,
+    /// Each call's gap as (start, ms): baseline, incident.
+    pub gap_samples: [Vec<(EpochMs, f64)>; 2],
 }
 
 /// The analysis of every span in the window.
@@ -172,6 +177,44 @@ pub fn analyse(
         }
         false
     };
+    let self_times: Vec<f64> = (0..spans.len())
+        .map(|i| {
+            let s = &spans[i];
+            let start = s.start as f64;
+            let end = start + s.duration_ms;
+            let child_iv: Vec<(f64, f64)> = kids(i)
+                .iter()
+                .map(|&c| {
+                    (
+                        spans[c].start as f64,
+                        spans[c].start as f64 + spans[c].duration_ms,
+                    )
+                })
+                .collect();
+            (s.duration_ms - union_len(child_iv, start, end)).max(0.0)
+        })
+        .collect();
+    // A server span's own time: its self time plus that of the service's internal
+    // spans below it (not its client spans: their self time is the wait on the peer).
+    let own_time = |i: usize| -> f64 {
+        let mut total = self_times[i];
+        let mut stack: Vec<usize> = kids(i).to_vec();
+        while let Some(j) = stack.pop() {
+            let s = &spans[j];
+            if s.service == spans[i].service && s.kind == SpanKind::Internal {
+                total += self_times[j];
+                stack.extend_from_slice(kids(j));
+            }
+        }
+        total
+    };
+    let side = |t: EpochMs| -> Option<usize> {
+        if incident.contains(t) {
+            Some(1)
+        } else {
+            (t < incident.start).then_some(0)
+        }
+    };
     let mut services: BTreeMap<String, ServiceSpans> = BTreeMap::new();
     let mut pairs: BTreeMap<(String, String), PairSpans> = BTreeMap::new();
     for (i, s) in spans.iter().enumerate() {
@@ -179,18 +222,7 @@ pub fn analyse(
             continue;
         }
         let b = bucket(s.start);
-        let start = s.start as f64;
-        let end = start + s.duration_ms;
-        let child_iv: Vec<(f64, f64)> = kids(i)
-            .iter()
-            .map(|&c| {
-                (
-                    spans[c].start as f64,
-                    spans[c].start as f64 + spans[c].duration_ms,
-                )
-            })
-            .collect();
-        let self_ms = (s.duration_ms - union_len(child_iv, start, end)).max(0.0);
+        let self_ms = self_times[i];
         match (s.kind, &s.peer_service) {
             (SpanKind::Client, Some(peer)) => {
                 let server = kids(i)
@@ -202,6 +234,9 @@ pub fn analyse(
                     let gap = (s.duration_ms - server).max(0.0);
                     let p = pairs.entry((s.service.clone(), peer.clone())).or_default();
                     p.gap_ms.add(b, gap);
+                    if let Some(k) = side(s.start) {
+                        p.gap_samples[k].push((s.start, gap));
+                    }
                     if incident.contains(s.start) {
                         keep_top(&mut p.examples, (gap, i), SAMPLE_LINES);
                     }
@@ -214,6 +249,9 @@ pub fn analyse(
                 if kind == SpanKind::Server {
                     *svc.self_ms.count.entry(b).or_default() += 1.0;
                     svc.server_ms.add(b, s.duration_ms);
+                    if let Some(k) = side(s.start) {
+                        svc.own_samples[k].push((s.start, own_time(i)));
+                    }
                     if s.status == SpanStatus::Error {
                         if error_below(i) {
                             svc.propagated_errors.add(b, 1.0);

@@ -9,7 +9,7 @@ use super::common::*;
 use super::spans::{SpanAnalysis, analyse_window, search};
 use crate::agent::{Agent, AgentContext, AgentError, AgentOutput};
 use async_trait::async_trait;
-use compass_core::detect::{ShiftConfig, metric_shift};
+use compass_core::detect::{SampleShiftConfig, ShiftConfig, metric_shift, sample_shift};
 use compass_core::stats::Direction;
 use compass_core::{
     Category, Confidence, FaultKind, Hypothesis, Incident, Observation, ObservationKind,
@@ -23,6 +23,14 @@ pub(crate) const PROPAGATED: &str = "propagated";
 pub(crate) const SELF_TIME: &str = "self-time";
 /// Component of a delay observation on a peer: followed by the caller's name.
 pub(crate) const NETWORK_FROM: &str = "network from ";
+/// Per-request comparison when the baseline is too short for per-bucket series:
+/// clearly slower (x1.5, 5 ms) and clearly ranked above the baseline.
+const SAMPLES: SampleShiftConfig = SampleShiftConfig {
+    min_samples: 8,
+    min_z: 4.0,
+    min_ratio: 1.5,
+    min_absolute: 5.0,
+};
 
 /// The caller of a delay observation (its subject is the peer).
 fn delay_caller(o: &Observation) -> Option<&str> {
@@ -67,17 +75,33 @@ pub(crate) fn gap_observations(
     let cfg = ShiftConfig::default().with_min_absolute(5.0);
     for ((caller, peer), pair) in &a.pairs {
         let points = pair.gap_ms.mean();
-        let Some(shift) =
-            metric_shift(&points, &w, &cfg).filter(|s| s.direction() == Direction::Up)
-        else {
+        let found = match metric_shift(&points, &w, &cfg) {
+            Some(s) if s.direction() == Direction::Up => Some((
+                s.onset(),
+                s.score.incident_level,
+                s.score.baseline_median,
+                s.delta(),
+                s.confidence,
+            )),
+            Some(_) => None,
+            // Too few baseline buckets for a series: compare the calls themselves.
+            None => sample_shift(&pair.gap_samples[0], &pair.gap_samples[1], &SAMPLES).map(|x| {
+                (
+                    x.onset,
+                    x.incident_median,
+                    x.baseline_median,
+                    x.incident_median - x.baseline_median,
+                    x.confidence,
+                )
+            }),
+        };
+        let Some((onset, level, baseline, delta, confidence)) = found else {
             continue;
         };
         let examples: Vec<&Span> = pair.examples.iter().map(|(_, i)| &a.spans[*i]).collect();
         let summary = format!(
-            "calls {caller} -> {peer} spend {:.0} ms outside {peer}'s server span from {} (baseline {:.0} ms)",
-            shift.score.incident_level,
-            hhmm(shift.onset()),
-            shift.score.baseline_median
+            "calls {caller} -> {peer} spend {level:.0} ms outside {peer}'s server span from {} (baseline {baseline:.0} ms)",
+            hhmm(onset),
         );
         let what =
             format!("client spans of {caller} with peer {peer}, minus their server child span");
@@ -92,10 +116,10 @@ pub(crate) fn gap_observations(
         log.push(
             ObservationKind::NetworkDelay,
             Subject::with_component(peer, format!("{NETWORK_FROM}{caller}")),
-            shift.onset(),
+            onset,
             w.incident.end,
-            shift.delta(),
-            shift.confidence,
+            delta,
+            confidence,
             ev,
         );
     }
@@ -134,6 +158,36 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
                 w.incident.end,
                 shift.score.ratio,
                 shift.confidence,
+                ev,
+            );
+        } else if let Some(x) = sample_shift(&s.own_samples[0], &s.own_samples[1], &SAMPLES) {
+            // Too few baseline buckets for a series: compare the requests themselves.
+            let examples: Vec<&Span> = s.slow_examples.iter().map(|(_, i)| &a.spans[*i]).collect();
+            let summary = format!(
+                "{service} spends {:.0} ms of its own time per request from {} (baseline {:.0} ms, {}; {} vs {} requests)",
+                x.incident_median,
+                hhmm(x.onset),
+                x.baseline_median,
+                times(x.ratio()),
+                s.own_samples[1].len(),
+                s.own_samples[0].len()
+            );
+            let what = format!("server spans of {service}, own time per request");
+            let ev = span_evidence(
+                source,
+                search(ctx, &what),
+                w.whole(),
+                &examples,
+                QualityGrade::Direct,
+                summary,
+            );
+            log.push(
+                ObservationKind::TraceLatencyAttribution,
+                Subject::with_component(service, SELF_TIME),
+                x.onset,
+                w.incident.end,
+                x.ratio(),
+                x.confidence,
                 ev,
             );
         } else if let Some(shift) = metric_shift(&s.server_ms.mean(), &w, &latency_cfg)
