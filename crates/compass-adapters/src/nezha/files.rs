@@ -45,7 +45,8 @@ fn read_json(path: &Path) -> Result<serde_json::Value, NezhaError> {
     serde_json::from_str(&text).map_err(|e| NezhaError::bad(path, format!("not valid JSON: {e}")))
 }
 
-/// Every entry of a fault list, in file order (hours in the order written).
+/// Every entry of a fault list, hour by hour (hours sorted as text: the data set
+/// writes them zero-padded), cases in the order written.
 fn entries(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, NezhaError> {
     let json = read_json(path)?;
     let hours = json.as_object().ok_or_else(|| {
@@ -335,14 +336,15 @@ pub(super) fn read_log_file(
     let shown = path.display().to_string();
     let mut out = Vec::new();
     for (n, row) in reader.records().enumerate() {
-        let line = n as u64 + 2;
         let row = match row {
             Ok(r) => r,
             Err(e) => {
-                problems.push(format!("{shown} line {line}: {e}"));
+                problems.push(format!("{shown} record {}: {e}", n + 1));
                 continue;
             }
         };
+        // The line the record starts on (a quoted field may span lines).
+        let line = row.position().map_or(n as u64 + 2, |p| p.line());
         let Some(t) = row.get(ts).and_then(|v| v.trim().parse::<i64>().ok()) else {
             problems.push(format!("{shown} line {line}: unreadable TimeUnixNano"));
             continue;
