@@ -16,7 +16,7 @@ use compass_core::logmine::{TemplateId, TemplateMiner};
 use compass_core::stats::{Direction, change_point};
 use compass_core::{
     AnalysisWindow, Category, Confidence, EpochMs, FaultKind, Hypothesis, Incident, LogLevel,
-    LogRecord, Observation, ObservationKind, QualityGrade, RootCause, Subject,
+    LogRecord, Observation, ObservationKind, QualityGrade, RootCause, Subject, TimeRange,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,6 +123,23 @@ impl ServiceLogs {
     }
 }
 
+/// The window to compute log rates over: each side shrunk to the minutes the source
+/// actually holds lines for (a source that keeps only a few minutes around an incident
+/// would otherwise show every template surging against an empty baseline).
+fn covered_window(w: &AnalysisWindow, minutes: [usize; 2]) -> AnalysisWindow {
+    let span = |range: TimeRange, n: usize| (n.max(1) as i64 * 60_000).min(range.duration_ms());
+    AnalysisWindow {
+        baseline: TimeRange::new(
+            w.baseline.end - span(w.baseline, minutes[0]),
+            w.baseline.end,
+        ),
+        incident: TimeRange::new(
+            w.incident.start,
+            w.incident.start + span(w.incident, minutes[1]),
+        ),
+    }
+}
+
 /// When a count series steps up inside the incident window: the best mean-shift split
 /// (robust to a few stray early events), else the first persistent excess.
 fn count_onset(series: &[(EpochMs, f64)], w: &AnalysisWindow) -> Option<EpochMs> {
@@ -160,6 +177,7 @@ impl ApplicationAgent {
         source: &str,
         service: &str,
         logs: &ServiceLogs,
+        rates: &AnalysisWindow,
         log: &mut ObservationLog,
     ) {
         let w = ctx.window;
@@ -187,7 +205,7 @@ impl ApplicationAgent {
                 incident: t.counts[1],
             })
             .collect();
-        let shifts = template_shifts(&counts, &w, &SHIFTS);
+        let shifts = template_shifts(&counts, rates, &SHIFTS);
         // Error surge over all error templates of the service.
         let errors: Vec<usize> = (0..logs.templates.len())
             .filter(|&i| logs.is_error(i))
@@ -197,7 +215,7 @@ impl ApplicationAgent {
             baseline: errors.iter().map(|&i| logs.templates[i].counts[0]).sum(),
             incident: errors.iter().map(|&i| logs.templates[i].counts[1]).sum(),
         };
-        if let Some(surge) = rate_shift(&total, &w, &SHIFTS) {
+        if let Some(surge) = rate_shift(&total, rates, &SHIFTS) {
             let error_times: Vec<EpochMs> = errors
                 .iter()
                 .flat_map(|&i| logs.templates[i].times.iter().copied())
@@ -351,12 +369,14 @@ impl Agent for ApplicationAgent {
         let mut per_service: BTreeMap<String, ServiceLogs> = BTreeMap::new();
         let mut problems = Vec::new();
         let all = LogQuery::default();
+        let mut covered: [BTreeSet<EpochMs>; 2] = Default::default();
         for (window, range) in [ctx.window.baseline, ctx.window.incident]
             .into_iter()
             .enumerate()
         {
             for_each_log_page(logs, &all, range, &mut problems, |items| {
                 for r in items {
+                    covered[window].insert(r.ts.div_euclid(60_000));
                     if !per_service.contains_key(&r.service) {
                         per_service.insert(r.service.clone(), ServiceLogs::default());
                     }
@@ -368,9 +388,10 @@ impl Agent for ApplicationAgent {
             })
             .await?;
         }
+        let rates = covered_window(&ctx.window, [covered[0].len(), covered[1].len()]);
         let mut log = ObservationLog::new(NAME);
         for (service, s) in &per_service {
-            self.analyse_service(ctx, logs.name(), service, s, &mut log);
+            self.analyse_service(ctx, logs.name(), service, s, &rates, &mut log);
         }
         problems.sort();
         problems.dedup();
