@@ -54,6 +54,21 @@ impl MetricStore {
         self.series.push(series);
     }
 
+    /// The values of `label` (`__name__` for metric names) on series with a sample in
+    /// `range`, sorted and distinct.
+    pub fn label_values(&self, label: &str, range: compass_core::TimeRange) -> Vec<String> {
+        let values: std::collections::BTreeSet<&str> = self
+            .series
+            .iter()
+            .filter(|s| s.has_sample_in(range.start, range.end))
+            .filter_map(|s| match label {
+                "__name__" => Some(s.name.as_str()),
+                _ => s.labels.get(label).map(String::as_str),
+            })
+            .collect();
+        values.into_iter().map(str::to_string).collect()
+    }
+
     pub fn samples(&self) -> usize {
         self.series.iter().map(|s| s.times.len()).sum()
     }

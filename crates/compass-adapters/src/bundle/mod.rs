@@ -11,7 +11,7 @@
 mod error;
 mod jsonl;
 pub(crate) mod metrics;
-mod ports;
+pub(crate) mod ports;
 pub(crate) mod promql;
 mod records;
 mod time;

@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Run file work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     source_name: &str,
     work: impl FnOnce() -> SourceResult<T> + Send + 'static,
 ) -> SourceResult<T> {
@@ -103,17 +103,7 @@ impl MetricsSource for BundleMetrics {
     async fn label_values(&self, label: &str, range: TimeRange) -> SourceResult<Vec<String>> {
         let (bundle, label) = (self.0.clone(), label.to_string());
         blocking(METRICS_SOURCE, move || {
-            let store = bundle.metric_store()?;
-            let values: BTreeSet<&str> = store
-                .series
-                .iter()
-                .filter(|s| s.has_sample_in(range.start, range.end))
-                .filter_map(|s| match label.as_str() {
-                    "__name__" => Some(s.name.as_str()),
-                    _ => s.labels.get(&label).map(String::as_str),
-                })
-                .collect();
-            Ok(values.into_iter().map(str::to_string).collect())
+            Ok(bundle.metric_store()?.label_values(&label, range))
         })
         .await
     }

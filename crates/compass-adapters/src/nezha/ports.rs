@@ -4,13 +4,14 @@
 use super::NezhaDay;
 use super::files::{read_log_file, read_trace_file};
 use crate::bundle::metrics::{MetricStore, StoredSeries};
+use crate::bundle::ports::blocking;
 use crate::bundle::promql;
 use async_trait::async_trait;
 use compass_core::{CallGraph, EpochMs, LogRecord, MetricQuery, Series, Span, SpanKind, TimeRange};
 use compass_engine::{
     LogQuery, LogSource, MetricsSource, Page, SourceError, SourceResult, TraceSource,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -39,17 +40,6 @@ fn bad(e: super::NezhaError) -> SourceError {
         source_name: SOURCE.to_string(),
         detail: e.to_string(),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> SourceResult<T> + Send + 'static,
-) -> SourceResult<T> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(SourceError::Unavailable {
-            source_name: SOURCE.to_string(),
-            detail: format!("reading the data failed: {e}"),
-        })
-    })
 }
 
 /// Offset cursors over an in-memory result.
@@ -216,18 +206,7 @@ impl MetricsSource for NezhaSource {
 
     async fn label_values(&self, label: &str, range: TimeRange) -> SourceResult<Vec<String>> {
         let range = self.0.visible(range);
-        let values: BTreeSet<&str> = self
-            .0
-            .metric_store()
-            .series
-            .iter()
-            .filter(|s| s.has_sample_in(range.start, range.end))
-            .filter_map(|s| match label {
-                "__name__" => Some(s.name.as_str()),
-                _ => s.labels.get(label).map(String::as_str),
-            })
-            .collect();
-        Ok(values.into_iter().map(str::to_string).collect())
+        Ok(self.0.metric_store().label_values(label, range))
     }
 }
 
@@ -246,7 +225,7 @@ impl LogSource for NezhaSource {
     ) -> SourceResult<Page<LogRecord>> {
         let this = self.0.clone();
         let (query, cursor) = (query.clone(), cursor.map(str::to_string));
-        blocking(move || {
+        blocking(SOURCE, move || {
             let (records, problems) = this.logs_in(&query, range)?;
             page(&records, cursor.as_deref(), limit, problems)
         })
@@ -269,7 +248,7 @@ impl TraceSource for NezhaSource {
     ) -> SourceResult<Page<Span>> {
         let this = self.0.clone();
         let (service, cursor) = (service.map(str::to_string), cursor.map(str::to_string));
-        blocking(move || {
+        blocking(SOURCE, move || {
             let (spans, problems) = this.spans_in(range, service.as_deref())?;
             page(&spans, cursor.as_deref(), limit, problems)
         })
@@ -281,7 +260,7 @@ impl TraceSource for NezhaSource {
             return Ok(graph.clone());
         }
         let this = self.0.clone();
-        blocking(move || {
+        blocking(SOURCE, move || {
             let (spans, _) = this.spans_in(range, None)?;
             let mut graph = CallGraph::default();
             for s in spans.iter().filter(|s| s.kind == SpanKind::Client) {
