@@ -130,17 +130,44 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
     let latency_cfg = ShiftConfig::default().with_min_absolute(5.0);
     let counts_cfg = ShiftConfig::counts();
     for (service, s) in &a.services {
-        let self_points = s.self_ms.mean();
-        let self_shift =
-            metric_shift(&self_points, &w, &latency_cfg).filter(|x| x.direction() == Direction::Up);
-        if let Some(shift) = self_shift {
+        // Own time per request rising: from the per-bucket series, or, when the baseline
+        // is too short for a series, from the requests themselves.
+        let own = metric_shift(&s.self_ms.mean(), &w, &latency_cfg)
+            .filter(|x| x.direction() == Direction::Up)
+            .map(|x| {
+                let sc = x.score;
+                (
+                    x.onset(),
+                    sc.incident_level,
+                    sc.baseline_median,
+                    sc.ratio,
+                    x.confidence,
+                    String::new(),
+                )
+            })
+            .or_else(|| {
+                sample_shift(&s.own_samples[0], &s.own_samples[1], &SAMPLES).map(|x| {
+                    let counts = format!(
+                        "; {} vs {} requests",
+                        s.own_samples[1].len(),
+                        s.own_samples[0].len()
+                    );
+                    (
+                        x.onset,
+                        x.incident_median,
+                        x.baseline_median,
+                        x.ratio(),
+                        x.confidence,
+                        counts,
+                    )
+                })
+            });
+        if let Some((onset, level, baseline, ratio, confidence, counts)) = own {
             let examples: Vec<&Span> = s.slow_examples.iter().map(|(_, i)| &a.spans[*i]).collect();
             let summary = format!(
-                "{service} spends {:.0} ms of its own time per request from {} (baseline {:.0} ms, {})",
-                shift.score.incident_level,
-                hhmm(shift.onset()),
-                shift.score.baseline_median,
-                times(shift.score.ratio)
+                "{service} spends {level:.0} ms of its own time per request from {} (baseline {baseline:.0} ms, {}{counts})",
+                hhmm(onset),
+                times(ratio)
             );
             let what = format!("server spans of {service}, duration minus child spans");
             let ev = span_evidence(
@@ -154,40 +181,10 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
             log.push(
                 ObservationKind::TraceLatencyAttribution,
                 Subject::with_component(service, SELF_TIME),
-                shift.onset(),
+                onset,
                 w.incident.end,
-                shift.score.ratio,
-                shift.confidence,
-                ev,
-            );
-        } else if let Some(x) = sample_shift(&s.own_samples[0], &s.own_samples[1], &SAMPLES) {
-            // Too few baseline buckets for a series: compare the requests themselves.
-            let examples: Vec<&Span> = s.slow_examples.iter().map(|(_, i)| &a.spans[*i]).collect();
-            let summary = format!(
-                "{service} spends {:.0} ms of its own time per request from {} (baseline {:.0} ms, {}; {} vs {} requests)",
-                x.incident_median,
-                hhmm(x.onset),
-                x.baseline_median,
-                times(x.ratio()),
-                s.own_samples[1].len(),
-                s.own_samples[0].len()
-            );
-            let what = format!("server spans of {service}, own time per request");
-            let ev = span_evidence(
-                source,
-                search(ctx, &what),
-                w.whole(),
-                &examples,
-                QualityGrade::Direct,
-                summary,
-            );
-            log.push(
-                ObservationKind::TraceLatencyAttribution,
-                Subject::with_component(service, SELF_TIME),
-                x.onset,
-                w.incident.end,
-                x.ratio(),
-                x.confidence,
+                ratio,
+                confidence,
                 ev,
             );
         } else if let Some(shift) = metric_shift(&s.server_ms.mean(), &w, &latency_cfg)
