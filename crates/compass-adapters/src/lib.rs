@@ -5,6 +5,7 @@
 //! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
 
 pub mod bundle;
+pub mod http;
 pub mod loghub;
 pub mod nezha;
 
