@@ -272,7 +272,10 @@ impl HttpClient {
             }
         };
         let display = self.url_for_display(path);
-        let response = req.send().await.map_err(|e| self.transport_error(&display, e))?;
+        let response = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&display, e))?;
         let status = response.status();
         let body = response
             .bytes()
@@ -296,7 +299,10 @@ impl HttpClient {
             };
         }
         let detail = if e.is_connect() {
-            format!("cannot connect to {url} ({}); check the source's url and that the backend is running", root_cause(&e))
+            format!(
+                "cannot connect to {url} ({}); check the source's url and that the backend is running",
+                root_cause(&e)
+            )
         } else {
             format!("request to {url} failed: {}", root_cause(&e))
         };
@@ -447,6 +453,9 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
         };
-        assert_eq!(r.worst_case(Duration::from_secs(5)), Duration::from_secs(17));
+        assert_eq!(
+            r.worst_case(Duration::from_secs(5)),
+            Duration::from_secs(17)
+        );
     }
 }

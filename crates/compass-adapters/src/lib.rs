@@ -5,9 +5,11 @@
 //! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
 
 pub mod bundle;
+pub mod config;
 pub mod http;
 pub mod loghub;
 pub mod nezha;
+pub mod prometheus;
 
 pub use bundle::{
     BundleChanges, BundleError, BundleErrorKind, BundleLogs, BundleMetrics, BundleSource,

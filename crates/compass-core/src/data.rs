@@ -39,13 +39,17 @@ impl Aggregation {
     }
 }
 
-/// A label matcher (`name="value"`, `name!="value"`, `name=~"regex"` is not supported).
+/// A label matcher: `name="value"`, `name!="value"`, `name=~"regex"` or `name!~"regex"`.
+/// Regexes are fully anchored, as in Prometheus.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matcher {
     pub label: String,
     pub value: String,
     #[serde(default)]
     pub negate: bool,
+    /// `value` is a regular expression.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regex: bool,
 }
 
 impl Matcher {
@@ -54,18 +58,101 @@ impl Matcher {
             label: label.into(),
             value: value.into(),
             negate: false,
+            regex: false,
         }
     }
     pub fn ne(label: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
-            label: label.into(),
-            value: value.into(),
             negate: true,
+            ..Self::eq(label, value)
         }
     }
+    /// `label=~"pattern"` (the whole value must match).
+    pub fn re(label: impl Into<String>, pattern: impl Into<String>) -> Self {
+        Self {
+            regex: true,
+            ..Self::eq(label, pattern)
+        }
+    }
+    /// The PromQL operator: `=`, `!=`, `=~` or `!~`.
+    pub fn op(&self) -> &'static str {
+        match (self.regex, self.negate) {
+            (false, false) => "=",
+            (false, true) => "!=",
+            (true, false) => "=~",
+            (true, true) => "!~",
+        }
+    }
+    /// Whether `labels` satisfy this matcher (an absent label is the empty value).
+    /// Compiles a regex on every call: use [`MatcherSet`] to test many label sets.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let v = labels.get(&self.label).map(String::as_str).unwrap_or("");
-        (v == self.value) != self.negate
+        MatcherSet::new(std::slice::from_ref(self)).is_ok_and(|m| m.matches(labels))
+    }
+    /// `label<op>"value"` with the value escaped as a PromQL string.
+    pub fn to_promql(&self) -> String {
+        format!("{}{}{}", self.label, self.op(), promql_string(&self.value))
+    }
+}
+
+/// A double-quoted PromQL/LogQL string literal for `s`.
+pub fn promql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Matchers compiled once, to test many label sets.
+#[derive(Debug, Clone)]
+pub struct MatcherSet {
+    compiled: Vec<(Matcher, Option<regex::Regex>)>,
+}
+
+impl MatcherSet {
+    /// Fails with a message naming the matcher whose regex does not compile.
+    pub fn new(matchers: &[Matcher]) -> Result<Self, String> {
+        let compiled = matchers
+            .iter()
+            .map(|m| {
+                let re = if m.regex {
+                    Some(
+                        regex::Regex::new(&format!("^(?:{})$", m.value))
+                            .map_err(|e| format!("invalid regex in `{}`: {e}", m.to_promql()))?,
+                    )
+                } else {
+                    None
+                };
+                Ok((m.clone(), re))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { compiled })
+    }
+    /// Whether every matcher holds; `name_label` is consulted for `__name__`.
+    pub fn matches_named(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.compiled.iter().all(|(m, re)| {
+            let v = if m.label == "__name__" {
+                name
+            } else {
+                labels.get(&m.label).map(String::as_str).unwrap_or("")
+            };
+            let hit = match re {
+                Some(re) => re.is_match(v),
+                None => v == m.value,
+            };
+            hit != m.negate
+        })
+    }
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let name = labels.get("__name__").map(String::as_str).unwrap_or("");
+        self.matches_named(name, labels)
     }
 }
 
@@ -85,18 +172,7 @@ pub struct MetricQuery {
 impl MetricQuery {
     pub fn to_promql(&self) -> String {
         let sel = |name: &str| {
-            let m: Vec<String> = self
-                .matchers
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}{}\"{}\"",
-                        m.label,
-                        if m.negate { "!=" } else { "=" },
-                        m.value
-                    )
-                })
-                .collect();
+            let m: Vec<String> = self.matchers.iter().map(Matcher::to_promql).collect();
             if m.is_empty() {
                 name.to_string()
             } else {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetricCatalog {
     /// Label that names the service.
     pub service_label: String,
@@ -13,7 +14,8 @@ pub struct MetricCatalog {
     /// Counter of served requests with a status-class label (`code`).
     pub requests_total: String,
     pub status_label: String,
-    /// Value of `status_label` for server errors.
+    /// Values of `status_label` that are server errors: a regex, fully anchored
+    /// (`5xx` for a status-class label, `5..` for numeric codes).
     pub error_status: String,
     /// Histogram (family name) of server-side request duration, seconds.
     pub server_duration: String,
@@ -33,9 +35,12 @@ pub struct MetricCatalog {
     /// Gauge of DB client pool connections with a `state` label (`used`, `idle`).
     pub db_connections_usage: String,
     pub db_state_label: String,
+    /// Value of `db_state_label` for connections in use (empty: no state label, the
+    /// gauge counts used connections itself).
+    pub db_used_state: String,
     /// Gauge of the DB client pool's maximum size.
     pub db_connections_max: String,
-    /// Gauge of requests waiting for a pooled connection.
+    /// Gauge of requests waiting for a pooled connection (empty: not mapped).
     pub db_connections_pending: String,
     /// Ready-made per-service gauges (recording rules, pre-aggregated exporters) and
     /// what each measures. Empty by default; the signals agent reads them.
@@ -100,6 +105,7 @@ impl Default for MetricCatalog {
             restarts_total: "kube_pod_container_status_restarts_total".into(),
             db_connections_usage: "db_client_connections_usage".into(),
             db_state_label: "state".into(),
+            db_used_state: "used".into(),
             db_connections_max: "db_client_connections_max".into(),
             db_connections_pending: "db_client_connections_pending_requests".into(),
             gauges: Vec::new(),

@@ -6,7 +6,7 @@
 //! Steps with no data are omitted rather than NaN.
 
 use super::metrics::{MetricStore, StoredSeries};
-use compass_core::{Aggregation, EpochMs, MetricFunc, MetricQuery, Series, TimeRange};
+use compass_core::{Aggregation, EpochMs, MatcherSet, MetricFunc, MetricQuery, Series, TimeRange};
 use std::collections::BTreeMap;
 
 /// Prometheus's default lookback delta.
@@ -24,6 +24,7 @@ pub(crate) fn check(query: &MetricQuery, range: TimeRange, step_ms: i64) -> Resu
             "more than {MAX_STEPS} points per series; use a larger step than {step_ms} ms"
         ));
     }
+    MatcherSet::new(&query.matchers)?;
     match query.func {
         MetricFunc::Rate { window_s: 0 } | MetricFunc::HistogramQuantile { window_s: 0, .. } => {
             Err("rate window must be at least 1 s".to_string())
@@ -47,12 +48,13 @@ pub(crate) fn evaluate(
         MetricFunc::HistogramQuantile { .. } => format!("{}_bucket", query.metric),
         _ => query.metric.clone(),
     };
-    let selected = store.named(&sample_name).filter(|s| {
-        query.matchers.iter().all(|m| match m.label.as_str() {
-            "__name__" => (s.name == m.value) != m.negate,
-            _ => m.matches(&s.labels),
-        })
-    });
+    // `check` has compiled the matchers once already; an invalid regex cannot get here.
+    let Ok(matchers) = MatcherSet::new(&query.matchers) else {
+        return Vec::new();
+    };
+    let selected = store
+        .named(&sample_name)
+        .filter(|s| matchers.matches_named(&s.name, &s.labels));
     match query.func {
         MetricFunc::Gauge => aggregate(
             query,

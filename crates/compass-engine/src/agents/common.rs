@@ -338,7 +338,7 @@ pub async fn error_ratio(
     };
     let errors_q = query(
         &cat.requests_total,
-        vec![Matcher::eq(&cat.status_label, &cat.error_status)],
+        vec![Matcher::re(&cat.status_label, &cat.error_status)],
         func,
         &[svc],
     );

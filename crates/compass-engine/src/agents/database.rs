@@ -52,7 +52,11 @@ impl DatabaseAgent {
         let w = ctx.window;
         let used_q = query(
             &cat.db_connections_usage,
-            vec![Matcher::eq(&cat.db_state_label, "used")],
+            if cat.db_used_state.is_empty() {
+                vec![]
+            } else {
+                vec![Matcher::eq(&cat.db_state_label, &cat.db_used_state)]
+            },
             MetricFunc::Gauge,
             &[svc],
         );
@@ -65,7 +69,12 @@ impl DatabaseAgent {
         );
         let used = by_label(run_query(ctx, &used_q).await?, svc);
         let max = by_label(run_query(ctx, &max_q).await?, svc);
-        let pending = by_label(run_query(ctx, &pending_q).await?, svc);
+        // An empty mapping means the source has no such gauge.
+        let pending = if cat.db_connections_pending.is_empty() {
+            Default::default()
+        } else {
+            by_label(run_query(ctx, &pending_q).await?, svc)
+        };
         let promql = format!("{} / {}", used_q.to_promql(), max_q.to_promql());
         let cfg = SaturationConfig {
             threshold: 0.9,

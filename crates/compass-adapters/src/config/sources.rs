@@ -1,0 +1,220 @@
+//! Building live sources from validated settings (one `match` per kind), and
+//! `compass config check`: ping every source and verify the metric mappings against
+//! what Prometheus actually holds.
+
+use super::{Settings, SourceKind, SourceSettings};
+use crate::http::HttpClient;
+use crate::prometheus::{PrometheusConfig, PrometheusSource};
+use compass_core::{Matcher, TimeRange};
+use compass_engine::catalog::MetricCatalog;
+use compass_engine::ports::{DataSources, MetricsSource, SourceError, SourceResult};
+use std::sync::Arc;
+
+/// A built source of any kind.
+#[derive(Debug, Clone)]
+pub enum LiveSource {
+    Prometheus(Arc<PrometheusSource>),
+}
+
+impl LiveSource {
+    /// Build the client for one source (no network traffic).
+    pub fn build(s: &SourceSettings, catalog: &MetricCatalog) -> SourceResult<Self> {
+        let http = || {
+            let config = s.http.as_ref().ok_or_else(|| SourceError::BadData {
+                source_name: s.name.clone(),
+                detail: "an HTTP source without a url".into(),
+            })?;
+            HttpClient::new(&s.name, config)
+        };
+        let _ = catalog;
+        Ok(match s.kind {
+            SourceKind::Prometheus => LiveSource::Prometheus(Arc::new(PrometheusSource::new(
+                http()?,
+                PrometheusConfig {
+                    max_series: s.max_series,
+                    scope: s.scope.iter().map(|(l, v)| Matcher::eq(l, v)).collect(),
+                },
+            ))),
+            other => {
+                return Err(SourceError::BadData {
+                    source_name: s.name.clone(),
+                    detail: format!("{} sources are not built yet", other.as_str()),
+                });
+            }
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            LiveSource::Prometheus(p) => p.name(),
+        }
+    }
+
+    /// One cheap call proving the backend answers: a short description of it.
+    pub async fn ping(&self) -> SourceResult<String> {
+        match self {
+            LiveSource::Prometheus(p) => p.ping().await,
+        }
+    }
+
+    /// Put this source on the port it serves.
+    pub fn attach(&self, sources: &mut DataSources) {
+        match self {
+            LiveSource::Prometheus(p) => sources.metrics = Some(p.clone()),
+        }
+    }
+}
+
+impl Settings {
+    /// Build every configured source and the port set the investigation uses.
+    pub fn build_sources(&self) -> SourceResult<(DataSources, Vec<LiveSource>)> {
+        let mut data = DataSources::default();
+        let mut live = Vec::new();
+        for s in &self.sources {
+            let source = LiveSource::build(s, &self.catalog)?;
+            source.attach(&mut data);
+            live.push(source);
+        }
+        Ok((data, live))
+    }
+}
+
+/// What `compass config check` found for one source.
+#[derive(Debug, Clone)]
+pub struct SourceCheck {
+    pub name: String,
+    pub kind: SourceKind,
+    /// `Ok(description)` when the backend answered, else why not.
+    pub reachable: Result<String, String>,
+    /// Findings about the mappings: (ok, message).
+    pub findings: Vec<(bool, String)>,
+}
+
+impl SourceCheck {
+    pub fn passed(&self) -> bool {
+        self.reachable.is_ok() && self.findings.iter().all(|(ok, _)| *ok)
+    }
+}
+
+/// Ping every source; for Prometheus also check that each mapped metric has series in
+/// `range` carrying the service label.
+pub async fn check_sources(settings: &Settings, range: TimeRange) -> Vec<SourceCheck> {
+    let mut out = Vec::new();
+    for s in &settings.sources {
+        let mut check = SourceCheck {
+            name: s.name.clone(),
+            kind: s.kind,
+            reachable: Err(String::new()),
+            findings: Vec::new(),
+        };
+        let source = match LiveSource::build(s, &settings.catalog) {
+            Ok(src) => src,
+            Err(e) => {
+                check.reachable = Err(e.to_string());
+                out.push(check);
+                continue;
+            }
+        };
+        check.reachable = source.ping().await.map_err(|e| e.to_string());
+        if check.reachable.is_ok()
+            && let LiveSource::Prometheus(p) = &source
+        {
+            check.findings = check_mappings(p, &settings.catalog, range).await;
+        }
+        out.push(check);
+    }
+    out
+}
+
+/// The sample names each mapping is read through, with the mapping's field name.
+fn mapped_samples(c: &MetricCatalog) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("requests_total", c.requests_total.clone()),
+        ("server_duration", format!("{}_bucket", c.server_duration)),
+        ("client_duration", format!("{}_count", c.client_duration)),
+        ("cpu_seconds_total", c.cpu_seconds_total.clone()),
+        ("memory_working_set", c.memory_working_set.clone()),
+        ("resource_limits", c.resource_limits.clone()),
+        ("restarts_total", c.restarts_total.clone()),
+        ("db_connections_usage", c.db_connections_usage.clone()),
+        ("db_connections_max", c.db_connections_max.clone()),
+        ("db_connections_pending", c.db_connections_pending.clone()),
+    ];
+    for g in &c.gauges {
+        v.push(("gauges", g.metric.clone()));
+    }
+    v.retain(|(_, m)| !m.is_empty() && m != "_bucket" && m != "_count");
+    v
+}
+
+async fn check_mappings(
+    p: &PrometheusSource,
+    catalog: &MetricCatalog,
+    range: TimeRange,
+) -> Vec<(bool, String)> {
+    let mut findings = Vec::new();
+    match p.label_values(&catalog.service_label, range).await {
+        Ok(v) if v.is_empty() => findings.push((
+            false,
+            format!(
+                "no series carries the service label `{}` in the last hour: set [services] label",
+                catalog.service_label
+            ),
+        )),
+        Ok(v) => findings.push((
+            true,
+            format!(
+                "service label `{}`: {} services ({}{})",
+                catalog.service_label,
+                v.len(),
+                v.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if v.len() > 5 { ", …" } else { "" }
+            ),
+        )),
+        Err(e) => findings.push((false, format!("cannot list services: {e}"))),
+    }
+    for (field, sample) in mapped_samples(catalog) {
+        let selector = format!("{{__name__={}}}", compass_core::promql_string(&sample));
+        match p.series(&selector, range, 50).await {
+            Ok((series, 0)) => {
+                let _ = series;
+                findings.push((
+                    false,
+                    format!(
+                        "{field}: no series named `{sample}` in the last hour \
+                         (agents that need it find nothing; map it in [metrics.mapping])"
+                    ),
+                ));
+            }
+            Ok((series, total)) => {
+                let with_label = series
+                    .iter()
+                    .filter(|s| s.contains_key(&catalog.service_label))
+                    .count();
+                if with_label == 0 {
+                    let mut labels: Vec<&str> = series
+                        .iter()
+                        .flat_map(|s| s.keys().map(String::as_str))
+                        .filter(|l| *l != "__name__")
+                        .collect();
+                    labels.sort();
+                    labels.dedup();
+                    findings.push((
+                        false,
+                        format!(
+                            "{field}: `{sample}` has {total} series but none carries `{}` \
+                             (its labels: {}); add the label by relabeling or choose another \
+                             [services] label",
+                            catalog.service_label,
+                            labels.join(", ")
+                        ),
+                    ));
+                } else {
+                    findings.push((true, format!("{field}: `{sample}`, {total} series")));
+                }
+            }
+            Err(e) => findings.push((false, format!("{field}: `{sample}`: {e}"))),
+        }
+    }
+    findings
+}
