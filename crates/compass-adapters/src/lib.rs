@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod config;
 pub mod http;
+pub mod logfile;
 pub mod loghub;
 pub mod nezha;
 pub mod prometheus;
