@@ -153,6 +153,7 @@ struct SourceSection {
     format: Option<String>,
     service: Option<String>,
     service_field: Option<String>,
+    timestamp_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +201,7 @@ pub struct SourceSettings {
     pub format: Option<String>,
     pub service: Option<String>,
     pub service_field: Option<String>,
+    pub timestamp_field: Option<String>,
 }
 
 impl SourceSettings {
@@ -346,6 +348,7 @@ fn validate_source(
         ("format", s.format.is_some(), "log_files"),
         ("service", s.service.is_some(), "log_files"),
         ("service_field", s.service_field.is_some(), "log_files"),
+        ("timestamp_field", s.timestamp_field.is_some(), "log_files"),
     ];
     for (field, set, kinds) in misplaced {
         if set && !kinds.split(", ").any(|k| k == kind.as_str()) {
@@ -449,6 +452,7 @@ fn validate_source(
         format: s.format,
         service: s.service,
         service_field: s.service_field,
+        timestamp_field: s.timestamp_field,
     })
 }
 

@@ -4,16 +4,18 @@
 
 use super::{Settings, SourceKind, SourceSettings};
 use crate::http::HttpClient;
+use crate::logfile::{LogFileConfig, LogFileFormat, LogFileSource};
 use crate::prometheus::{PrometheusConfig, PrometheusSource};
 use compass_core::{Matcher, TimeRange};
 use compass_engine::catalog::MetricCatalog;
-use compass_engine::ports::{DataSources, MetricsSource, SourceError, SourceResult};
+use compass_engine::ports::{DataSources, LogSource, MetricsSource, SourceError, SourceResult};
 use std::sync::Arc;
 
 /// A built source of any kind.
 #[derive(Debug, Clone)]
 pub enum LiveSource {
     Prometheus(Arc<PrometheusSource>),
+    LogFiles(Arc<LogFileSource>),
 }
 
 impl LiveSource {
@@ -26,7 +28,6 @@ impl LiveSource {
             })?;
             HttpClient::new(&s.name, config)
         };
-        let _ = catalog;
         Ok(match s.kind {
             SourceKind::Prometheus => LiveSource::Prometheus(Arc::new(PrometheusSource::new(
                 http()?,
@@ -35,6 +36,26 @@ impl LiveSource {
                     scope: s.scope.iter().map(|(l, v)| Matcher::eq(l, v)).collect(),
                 },
             ))),
+            SourceKind::LogFiles => LiveSource::LogFiles(Arc::new(LogFileSource::new(
+                &s.name,
+                LogFileConfig {
+                    paths: s.paths.clone(),
+                    service: s.service.clone(),
+                    // JSON lines name their service with the configured service label
+                    // unless the source says otherwise.
+                    service_field: Some(
+                        s.service_field
+                            .clone()
+                            .unwrap_or_else(|| catalog.service_label.clone()),
+                    ),
+                    format: match s.format.as_deref() {
+                        Some("plain") => LogFileFormat::Plain,
+                        Some("json") => LogFileFormat::JsonLines,
+                        _ => LogFileFormat::Auto,
+                    },
+                    timestamp_field: s.timestamp_field.clone(),
+                },
+            )?)),
             other => {
                 return Err(SourceError::BadData {
                     source_name: s.name.clone(),
@@ -47,6 +68,7 @@ impl LiveSource {
     pub fn name(&self) -> &str {
         match self {
             LiveSource::Prometheus(p) => p.name(),
+            LiveSource::LogFiles(f) => f.name(),
         }
     }
 
@@ -54,6 +76,7 @@ impl LiveSource {
     pub async fn ping(&self) -> SourceResult<String> {
         match self {
             LiveSource::Prometheus(p) => p.ping().await,
+            LiveSource::LogFiles(f) => f.describe(),
         }
     }
 
@@ -61,6 +84,7 @@ impl LiveSource {
     pub fn attach(&self, sources: &mut DataSources) {
         match self {
             LiveSource::Prometheus(p) => sources.metrics = Some(p.clone()),
+            LiveSource::LogFiles(f) => sources.logs = Some(f.clone()),
         }
     }
 }
