@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod logfile;
 pub mod loghub;
+pub mod loki;
 pub mod nezha;
 pub mod prometheus;
 

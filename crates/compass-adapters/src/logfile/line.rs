@@ -19,35 +19,45 @@ use std::borrow::Cow;
 const TIMESTAMP_FIELDS: &[&str] = &["ts", "time", "timestamp", "@timestamp"];
 const LEVEL_FIELDS: &[&str] = &["level", "severity", "lvl", "log.level"];
 const MESSAGE_FIELDS: &[&str] = &["msg", "message", "log"];
-pub(crate) const TRACE_ID_FIELDS: &[&str] = &["trace_id", "traceID", "traceId", "trace.id"];
+const TRACE_ID_FIELDS: &[&str] = &["trace_id", "traceID", "traceId", "trace.id"];
 const POD_FIELDS: &[&str] = &["pod", "pod_name", "host", "hostname"];
 
-/// The level a name stands for, in any case (`warning`, `ERR`, `crit`, ...).
+/// Level names, any case (`warning`, `ERR`, `crit`, ...).
+const LEVEL_NAMES: &[(&str, LogLevel)] = &[
+    ("trace", LogLevel::Trace),
+    ("debug", LogLevel::Debug),
+    ("dbg", LogLevel::Debug),
+    ("info", LogLevel::Info),
+    ("information", LogLevel::Info),
+    ("notice", LogLevel::Info),
+    ("warn", LogLevel::Warn),
+    ("warning", LogLevel::Warn),
+    ("error", LogLevel::Error),
+    ("err", LogLevel::Error),
+    ("severe", LogLevel::Error),
+    ("fatal", LogLevel::Fatal),
+    ("critical", LogLevel::Fatal),
+    ("crit", LogLevel::Fatal),
+    ("panic", LogLevel::Fatal),
+    ("emerg", LogLevel::Fatal),
+    ("alert", LogLevel::Fatal),
+];
+
+/// The level a name stands for, in any case.
 pub(crate) fn level_from_name(name: &str) -> Option<LogLevel> {
-    const NAMES: &[(&str, LogLevel)] = &[
-        ("trace", LogLevel::Trace),
-        ("debug", LogLevel::Debug),
-        ("dbg", LogLevel::Debug),
-        ("info", LogLevel::Info),
-        ("information", LogLevel::Info),
-        ("notice", LogLevel::Info),
-        ("warn", LogLevel::Warn),
-        ("warning", LogLevel::Warn),
-        ("error", LogLevel::Error),
-        ("err", LogLevel::Error),
-        ("severe", LogLevel::Error),
-        ("fatal", LogLevel::Fatal),
-        ("critical", LogLevel::Fatal),
-        ("crit", LogLevel::Fatal),
-        ("panic", LogLevel::Fatal),
-        ("emerg", LogLevel::Fatal),
-        ("alert", LogLevel::Fatal),
-    ];
     let name = name.trim();
-    NAMES
+    LEVEL_NAMES
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(_, level)| level)
+}
+
+/// Every name of a level at or above `min`.
+pub(crate) fn level_names_at_least(min: LogLevel) -> impl Iterator<Item = &'static str> {
+    LEVEL_NAMES
+        .iter()
+        .filter(move |(_, level)| *level >= min)
+        .map(|&(name, _)| name)
 }
 
 /// The first whole word of `text`, in any case, that names a level (only the words a
@@ -103,11 +113,11 @@ impl LineRules<'_> {
                 Line::Malformed("not a JSON object (the format is json_lines)".to_string())
             }
             LogFileFormat::JsonLines => match serde_json::from_str(line) {
-                Ok(object) => self.json_record(object),
+                Ok(object) => self.json_record(line, object),
                 Err(e) => Line::Malformed(format!("not a JSON object ({e})")),
             },
             LogFileFormat::Auto if json_like => match serde_json::from_str(line) {
-                Ok(object) => self.json_record(object),
+                Ok(object) => self.json_record(line, object),
                 Err(_) => self.plain_record(line),
             },
             LogFileFormat::Auto | LogFileFormat::Plain => self.plain_record(line),
@@ -130,7 +140,7 @@ impl LineRules<'_> {
         })
     }
 
-    fn json_record<'a>(&self, mut object: Map<String, Value>) -> Line<'a> {
+    fn json_record<'a>(&self, line: &'a str, mut object: Map<String, Value>) -> Line<'a> {
         let ts_fields = self
             .timestamp_field
             .into_iter()
@@ -151,27 +161,56 @@ impl LineRules<'_> {
         let Some(ts) = json_timestamp(value, self.year_ref) else {
             return Line::Malformed(format!("field `{field}` is not a timestamp: {value}"));
         };
-        let message = take_string(&mut object, MESSAGE_FIELDS);
-        let level = LEVEL_FIELDS
-            .iter()
-            .find_map(|f| object.get(*f).and_then(json_level))
-            .or_else(|| message.as_deref().and_then(first_level_keyword))
-            .unwrap_or(LogLevel::Info);
         let service = self
             .service_field
             .and_then(|f| take_string(&mut object, &[f]))
             .map(Cow::Owned);
-        let trace_id = take_string(&mut object, TRACE_ID_FIELDS);
         let pod = take_string(&mut object, POD_FIELDS);
-        let message = message.unwrap_or_else(|| Value::Object(object).to_string());
+        let parts = JsonParts::take(&mut object);
+        let level = parts
+            .level
+            .or_else(|| parts.message.as_deref().and_then(first_level_keyword))
+            .unwrap_or(LogLevel::Info);
         Line::Record(Record {
             ts,
             level,
             service,
-            message: Cow::Owned(message),
-            trace_id,
+            message: parts.message.map_or(Cow::Borrowed(line), Cow::Owned),
+            trace_id: parts.trace_id,
             pod,
         })
+    }
+}
+
+/// What a JSON log line says about itself (also read by the Loki adapter).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct JsonParts {
+    /// From the first level field (`level`, `severity`, `lvl`, `log.level`).
+    pub level: Option<LogLevel>,
+    /// From `msg`, `message` or `log`.
+    pub message: Option<String>,
+    /// From `trace_id`, `traceID`, `traceId` or `trace.id`.
+    pub trace_id: Option<String>,
+}
+
+impl JsonParts {
+    /// The parts of `line` when it is a JSON object.
+    pub fn of_line(line: &str) -> Option<Self> {
+        if !line.trim_start().starts_with('{') {
+            return None;
+        }
+        let mut object: Map<String, Value> = serde_json::from_str(line).ok()?;
+        Some(Self::take(&mut object))
+    }
+
+    fn take(object: &mut Map<String, Value>) -> Self {
+        Self {
+            level: LEVEL_FIELDS
+                .iter()
+                .find_map(|f| object.get(*f).and_then(json_level)),
+            message: take_string(object, MESSAGE_FIELDS),
+            trace_id: take_string(object, TRACE_ID_FIELDS),
+        }
     }
 }
 

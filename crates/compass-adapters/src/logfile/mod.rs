@@ -17,6 +17,8 @@ mod index;
 mod line;
 pub mod timestamp;
 
+pub(crate) use line::{JsonParts, first_level_keyword, level_from_name, level_names_at_least};
+
 use async_trait::async_trait;
 use compass_core::{EpochMs, LogRecord, TimeRange};
 use compass_engine::{LogQuery, LogSource, Page, SourceError, SourceResult};
