@@ -38,6 +38,9 @@ pub(super) struct Entry {
     pub level: LogLevel,
 }
 
+// The memory figure in the module docs depends on this.
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 /// A malformed line; `ts` is the time of the record before it in its file (or after
 /// it, at the top of a file), `None` when its file has no record at all.
 #[derive(Debug, Clone, PartialEq)]
