@@ -12,6 +12,7 @@ pub mod loghub;
 pub mod loki;
 pub mod nezha;
 pub mod prometheus;
+pub mod record;
 pub mod trace;
 
 pub use bundle::{

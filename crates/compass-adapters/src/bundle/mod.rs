@@ -7,6 +7,11 @@
 //! `metrics.om` is parsed into an in-memory series store (module `metrics`) that
 //! module `promql` evaluates, and `events.jsonl` is small and parsed whole. A missing
 //! optional file leaves its port out of [`BundleSource::data_sources`].
+//!
+//! A recorded bundle (`compass investigate --record`, see `crate::record`) holds
+//! `responses.jsonl` instead of data files: its ports answer from the recorded
+//! responses (module `replay`, line format in module `responses`), and `catalog.json`
+//! names the metric catalog the recorded agents used ([`BundleSource::catalog`]).
 
 mod error;
 mod jsonl;
@@ -14,15 +19,20 @@ pub(crate) mod metrics;
 pub(crate) mod ports;
 pub(crate) mod promql;
 mod records;
+mod replay;
+pub(crate) mod responses;
 mod time;
 
 pub use error::{BundleError, BundleErrorKind};
 pub use ports::{BundleChanges, BundleLogs, BundleMetrics, BundleTraces};
+pub use responses::{PortKind, Recording};
 
 use compass_core::{EpochMs, FaultKind, Incident, IncidentOrigin, Severity, TimeRange};
-use compass_engine::{DataSources, SourceError};
+use compass_engine::{DataSources, MetricCatalog, SourceError};
 use jsonl::JsonlFile;
 use metrics::MetricStore;
+use replay::Replay;
+use responses::RESPONSES;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,8 +42,9 @@ use std::sync::{Arc, OnceLock};
 /// The format this version reads.
 pub const FORMAT: &str = "compass-bundle/1";
 
-const MANIFEST: &str = "manifest.json";
-const INCIDENT: &str = "incident.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
+pub(crate) const INCIDENT: &str = "incident.json";
+pub(crate) const CATALOG: &str = "catalog.json";
 const TRUTH: &str = "truth.json";
 const METRICS: &str = "metrics.om";
 const LOGS: &str = "logs.jsonl";
@@ -73,6 +84,9 @@ pub struct Manifest {
     /// Metric sample interval.
     #[serde(default = "default_step_seconds")]
     pub step_seconds: u32,
+    /// Present when the bundle is a recording of an investigation (`responses.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
 }
 
 fn default_step_seconds() -> u32 {
@@ -99,12 +113,15 @@ pub struct Truth {
 }
 
 /// `incident.json` as written: like [`Incident`] but with an RFC 3339 `start`.
-#[derive(Debug, Deserialize)]
-struct IncidentFile {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct IncidentFile {
     id: String,
     title: String,
     severity: Severity,
-    #[serde(deserialize_with = "time::deserialize_rfc3339")]
+    #[serde(
+        deserialize_with = "time::deserialize_rfc3339",
+        serialize_with = "time::serialize_rfc3339"
+    )]
     start: EpochMs,
     affected_services: Vec<String>,
     #[serde(default)]
@@ -117,6 +134,20 @@ fn replayed() -> IncidentOrigin {
     IncidentOrigin::Replay
 }
 
+impl From<&Incident> for IncidentFile {
+    fn from(incident: &Incident) -> Self {
+        IncidentFile {
+            id: incident.id.clone(),
+            title: incident.title.clone(),
+            severity: incident.severity,
+            start: incident.start,
+            affected_services: incident.affected_services.clone(),
+            labels: incident.labels.clone(),
+            origin: incident.origin,
+        }
+    }
+}
+
 /// A bundle directory behind the data ports. Cheap to share as `Arc<BundleSource>`;
 /// its lazily built indices are built once, by whichever query needs them first.
 pub struct BundleSource {
@@ -127,6 +158,10 @@ pub struct BundleSource {
     logs: Option<JsonlFile>,
     traces: Option<JsonlFile>,
     events: Option<EventsFile>,
+    /// `catalog.json`, when present.
+    catalog: Option<MetricCatalog>,
+    /// The recorded answers of a recorded bundle.
+    replay: Option<Arc<Replay>>,
 }
 
 impl fmt::Debug for BundleSource {
@@ -199,6 +234,23 @@ impl BundleSource {
             origin: incident.origin,
         };
         let present = |name: &str| dir.join(name).exists();
+        let catalog = match present(CATALOG) {
+            true => Some(read_json(dir, CATALOG, "it is optional")?),
+            false => None,
+        };
+        let replay = match (present(RESPONSES), &manifest.recording) {
+            (false, _) => None,
+            (true, Some(recording)) => Some(Arc::new(Replay::load(dir, recording)?)),
+            (true, None) => {
+                return Err(BundleError::BadContent {
+                    dir: dir.to_path_buf(),
+                    file: MANIFEST,
+                    detail: format!(
+                        "{RESPONSES} is present but the manifest has no \"recording\" section (record the investigation again)"
+                    ),
+                });
+            }
+        };
         Ok(BundleSource {
             dir: dir.to_path_buf(),
             manifest,
@@ -217,6 +269,8 @@ impl BundleSource {
                 path: dir.join(EVENTS),
                 events: OnceLock::new(),
             }),
+            catalog,
+            replay,
         })
     }
 
@@ -232,8 +286,29 @@ impl BundleSource {
         &self.dir
     }
 
+    /// The metric catalog of `catalog.json` (a recording's: replay must use it so the
+    /// agents ask the recorded questions), `None` when the bundle has none.
+    pub fn catalog(&self) -> Option<MetricCatalog> {
+        self.catalog.clone()
+    }
+
+    /// Whether this is a recorded bundle, answered from `responses.jsonl`.
+    pub fn is_recording(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// Lines of a recording's `responses.jsonl` that were skipped, each as
+    /// `responses.jsonl line N: what`; empty for other bundles.
+    pub fn problems(&self) -> &[String] {
+        self.replay.as_ref().map_or(&[], |replay| replay.problems())
+    }
+
     /// One port per optional file that exists; a missing file leaves its port `None`.
+    /// A recorded bundle offers the recorded ports, answering from the recording.
     pub fn data_sources(self: &Arc<Self>) -> DataSources {
+        if let Some(replay) = &self.replay {
+            return replay.data_sources();
+        }
         DataSources {
             metrics: self
                 .metrics
@@ -254,8 +329,12 @@ impl BundleSource {
         }
     }
 
-    /// Names of the optional data files this bundle lacks, in format-doc order.
+    /// Names of the optional data files this bundle lacks, in format-doc order; for
+    /// a recorded bundle, the ports it has no recording of (`recorded logs`, ...).
     pub fn missing_files(&self) -> Vec<String> {
+        if let Some(replay) = &self.replay {
+            return replay.unrecorded_ports();
+        }
         [
             (METRICS, self.metrics.is_some()),
             (LOGS, self.logs.is_some()),
