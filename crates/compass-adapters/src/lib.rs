@@ -4,6 +4,7 @@
 //! Today there is one backend, the offline [`bundle`] directory written by
 //! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
 
+pub mod alertmanager;
 pub mod bundle;
 pub mod config;
 pub mod http;

@@ -24,6 +24,7 @@ pub(crate) mod responses;
 mod time;
 
 pub use error::{BundleError, BundleErrorKind};
+pub(crate) use error::json_message;
 pub use ports::{BundleChanges, BundleLogs, BundleMetrics, BundleTraces};
 pub use responses::{PortKind, Recording};
 

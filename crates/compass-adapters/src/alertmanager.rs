@@ -1,0 +1,305 @@
+//! Alertmanager webhook payloads (version 4) turned into an [`Incident`]: the firing
+//! alerts of one notification become one incident, starting at the earliest
+//! `startsAt`, naming the services their labels name.
+//!
+//! Rules: only firing alerts count (a payload of resolved alerts is an error, there is
+//! nothing to investigate); each alert's service is the value of the first of the
+//! configured service labels it has; severity is the most severe `severity` label
+//! ([`severity_of`]; alerts without a known one count as `Warning`); the title is the
+//! `summary` annotation, else `<alertname> on <services>`; the id is `am-` and the
+//! first firing alert's fingerprint (or a stable hash of the group key); labels are
+//! the common labels plus `fingerprint`, `alertname`, `receiver` and `alert_count`
+//! (the number of firing alerts).
+
+use crate::bundle::json_message;
+use chrono::DateTime;
+use compass_core::{Incident, IncidentOrigin, Severity};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use thiserror::Error;
+
+/// The webhook payload versions this module reads.
+pub const SUPPORTED_VERSIONS: &[&str] = &["4"];
+
+/// Why a payload gives no incident.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum AlertError {
+    #[error("alertmanager payload is not json: line {line} column {column}: {detail}")]
+    NotJson {
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+    #[error(
+        "alertmanager payload does not have the webhook shape: line {line} column {column}: {detail}"
+    )]
+    Malformed {
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+    #[error(
+        "alertmanager payload has no version field (supported versions: {})",
+        supported()
+    )]
+    MissingVersion,
+    #[error(
+        "alertmanager payload has version {found}, which is not supported (supported versions: {})",
+        supported()
+    )]
+    UnsupportedVersion { found: String },
+    #[error("alertmanager payload has no alerts")]
+    NoAlerts,
+    #[error(
+        "alertmanager payload only holds resolved alerts ({resolved}); there is nothing to investigate"
+    )]
+    OnlyResolved { resolved: usize },
+    #[error("alerts[{index}].startsAt is missing")]
+    MissingStartsAt { index: usize },
+    #[error("alerts[{index}].startsAt {value:?} is not an RFC 3339 time")]
+    BadStartsAt { index: usize, value: String },
+    #[error(
+        "no firing alert has a service label (looked for {}; the firing alerts have {}): add one of those labels to the alert rule, or configure the label that names the service",
+        list(configured),
+        list(seen)
+    )]
+    NoServiceLabel {
+        /// Label names the firing alerts have, sorted.
+        seen: Vec<String>,
+        /// The configured service labels, in order.
+        configured: Vec<String>,
+    },
+}
+
+fn supported() -> String {
+    SUPPORTED_VERSIONS
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(names: &[String]) -> String {
+    match names.is_empty() {
+        true => "no labels".to_string(),
+        false => names.join(", "),
+    }
+}
+
+/// The fields of a version 4 payload that make the incident.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    #[serde(default)]
+    group_key: String,
+    #[serde(default)]
+    receiver: String,
+    #[serde(default)]
+    common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    common_annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Alert {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// Parse an Alertmanager webhook payload into an incident. `service_labels` are the
+/// label names that name a service, in order of preference (e.g. `service`, `job`,
+/// `app`): for each alert the first one present wins.
+pub fn incident_from_alertmanager(
+    json: &str,
+    service_labels: &[String],
+) -> Result<Incident, AlertError> {
+    let value: Value = serde_json::from_str(json).map_err(|e| AlertError::NotJson {
+        line: e.line(),
+        column: e.column(),
+        detail: json_message(&e),
+    })?;
+    check_version(&value)?;
+    let payload: Payload = serde_json::from_str(json).map_err(|e| AlertError::Malformed {
+        line: e.line(),
+        column: e.column(),
+        detail: json_message(&e),
+    })?;
+    if payload.alerts.is_empty() {
+        return Err(AlertError::NoAlerts);
+    }
+    let firing: Vec<(usize, &Alert)> = (payload.alerts.iter().enumerate())
+        .filter(|(_, alert)| alert.status == "firing")
+        .collect();
+    let Some(&(_, first)) = firing.first() else {
+        return Err(AlertError::OnlyResolved {
+            resolved: payload.alerts.len(),
+        });
+    };
+
+    let mut onset = i64::MAX;
+    for &(index, alert) in &firing {
+        onset = onset.min(starts_at(index, alert)?);
+    }
+    let services: BTreeSet<&str> = firing
+        .iter()
+        .filter_map(|(_, alert)| service_of(alert, service_labels))
+        .collect();
+    if services.is_empty() {
+        let seen: BTreeSet<&String> = firing.iter().flat_map(|(_, a)| a.labels.keys()).collect();
+        return Err(AlertError::NoServiceLabel {
+            seen: seen.into_iter().cloned().collect(),
+            configured: service_labels.to_vec(),
+        });
+    }
+    let affected_services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+
+    let severity = firing
+        .iter()
+        .filter_map(|(_, alert)| alert.labels.get("severity"))
+        .filter_map(|label| severity_of(label))
+        .max()
+        .unwrap_or(Severity::Warning);
+    let alertname = (payload.common_labels.get("alertname"))
+        .or_else(|| first.labels.get("alertname"))
+        .cloned();
+    let summary = (payload.common_annotations.get("summary"))
+        .or_else(|| first.annotations.get("summary"))
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty());
+    let title = match summary {
+        Some(summary) => summary.to_string(),
+        None => format!(
+            "{} on {}",
+            alertname.as_deref().unwrap_or("alert"),
+            services_phrase(&affected_services)
+        ),
+    };
+    let id = match first.fingerprint.trim() {
+        "" => format!("am-{:016x}", fnv1a(&identity(&payload.group_key, first))),
+        fingerprint => format!("am-{fingerprint}"),
+    };
+
+    let mut labels = payload.common_labels.clone();
+    if !first.fingerprint.is_empty() {
+        labels.insert("fingerprint".to_string(), first.fingerprint.clone());
+    }
+    if let Some(alertname) = alertname {
+        labels.insert("alertname".to_string(), alertname);
+    }
+    if !payload.receiver.is_empty() {
+        labels.insert("receiver".to_string(), payload.receiver.clone());
+    }
+    labels.insert("alert_count".to_string(), firing.len().to_string());
+
+    Ok(Incident {
+        id,
+        title,
+        severity,
+        start: onset,
+        affected_services,
+        labels,
+        origin: IncidentOrigin::Alertmanager,
+    })
+}
+
+/// The model's severity for a `severity` label value, `None` when it is not one this
+/// knows. Critical: `critical`, `page`, `error` and their kin (an error pages: like
+/// PagerDuty's high urgency); Warning: `warning`, `medium`, ...; Info: `info`, `low`,
+/// `none`, ...
+pub fn severity_of(label: &str) -> Option<Severity> {
+    let severity = match label.trim().to_ascii_lowercase().as_str() {
+        "critical" | "crit" | "page" | "pager" | "emergency" | "emerg" | "alert" | "fatal"
+        | "disaster" | "error" | "err" | "high" | "p1" | "p2" | "sev1" | "sev2" => {
+            Severity::Critical
+        }
+        "warning" | "warn" | "medium" | "moderate" | "minor" | "p3" | "sev3" => Severity::Warning,
+        "info" | "informational" | "notice" | "low" | "none" | "debug" | "p4" | "p5" | "sev4"
+        | "sev5" => Severity::Info,
+        _ => return None,
+    };
+    Some(severity)
+}
+
+fn check_version(value: &Value) -> Result<(), AlertError> {
+    let found = match value.get("version") {
+        None | Some(Value::Null) => return Err(AlertError::MissingVersion),
+        Some(Value::String(version)) => version.clone(),
+        Some(other) => other.to_string(),
+    };
+    match SUPPORTED_VERSIONS.contains(&found.as_str()) {
+        true => Ok(()),
+        false => Err(AlertError::UnsupportedVersion {
+            found: format!("{found:?}"),
+        }),
+    }
+}
+
+/// Epoch milliseconds (UTC) of an alert's `startsAt`.
+fn starts_at(index: usize, alert: &Alert) -> Result<i64, AlertError> {
+    let text = match alert.starts_at.as_deref().map(str::trim) {
+        None | Some("") => return Err(AlertError::MissingStartsAt { index }),
+        Some(text) => text,
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| AlertError::BadStartsAt {
+            index,
+            value: text.to_string(),
+        })
+}
+
+/// The value of the first configured service label the alert has (non-empty).
+fn service_of<'a>(alert: &'a Alert, service_labels: &[String]) -> Option<&'a str> {
+    service_labels
+        .iter()
+        .filter_map(|label| alert.labels.get(label))
+        .map(|value| value.trim())
+        .find(|value| !value.is_empty())
+}
+
+/// `a`, `a, b`, `a, b, c` or `a, b, c and 2 more`.
+fn services_phrase(services: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = services[..services.len().min(SHOWN)].join(", ");
+    match services.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// What identifies a notification without a fingerprint: its group key, or the first
+/// firing alert's labels and start when the key is empty too.
+fn identity(group_key: &str, first: &Alert) -> String {
+    if !group_key.is_empty() {
+        return group_key.to_string();
+    }
+    let labels: Vec<String> = first
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!(
+        "{}@{}",
+        labels.join(","),
+        first.starts_at.as_deref().unwrap_or("")
+    )
+}
+
+/// 64-bit FNV-1a: a hash that is the same on every platform and Rust version.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
