@@ -405,6 +405,10 @@ impl LogSource for Tapped<dyn LogSource> {
         self.inner.name()
     }
 
+    fn query_text(&self, query: &LogQuery, service_label: &str) -> String {
+        self.inner.query_text(query, service_label)
+    }
+
     async fn fetch_logs(
         &self,
         query: &LogQuery,

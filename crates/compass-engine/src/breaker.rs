@@ -187,6 +187,9 @@ impl LogSource for Guarded<dyn LogSource> {
     fn name(&self) -> &str {
         self.inner.name()
     }
+    fn query_text(&self, query: &LogQuery, service_label: &str) -> String {
+        self.inner.query_text(query, service_label)
+    }
     async fn fetch_logs(
         &self,
         query: &LogQuery,

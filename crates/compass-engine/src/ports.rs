@@ -101,6 +101,11 @@ pub trait MetricsSource: Send + Sync {
 #[async_trait]
 pub trait LogSource: Send + Sync {
     fn name(&self) -> &str;
+    /// The query text this source sends (or would send) for `query`, for evidence.
+    /// The default is [`LogQuery::to_logql`].
+    fn query_text(&self, query: &LogQuery, service_label: &str) -> String {
+        query.to_logql(service_label)
+    }
     /// Log records in `range` in time order, at most `limit` per page.
     async fn fetch_logs(
         &self,

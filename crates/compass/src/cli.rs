@@ -5,8 +5,11 @@
 use crate::report::{self, RenderOptions};
 use anyhow::{Context, Result};
 use compass_adapters::{BundleSource, read_truth};
-use compass_core::{Investigation, InvestigationStatus};
-use compass_engine::{BudgetLimits, Coordinator, CoordinatorConfig, ProgressEvent, ProgressFn};
+use compass_core::{Incident, Investigation, InvestigationStatus};
+use compass_engine::{
+    BudgetLimits, Coordinator, CoordinatorConfig, DataSources, MetricCatalog, ProgressEvent,
+    ProgressFn,
+};
 use compass_sim::SimConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -185,8 +188,8 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn coordinator(settings: &RunSettings) -> Coordinator {
-    let config = CoordinatorConfig {
+fn coordinator(settings: &RunSettings, sources: SourceSetup) -> Coordinator {
+    let mut config = CoordinatorConfig {
         agent_timeout: settings.agent_timeout,
         deadline: settings.deadline,
         budget: BudgetLimits {
@@ -195,7 +198,21 @@ fn coordinator(settings: &RunSettings) -> Coordinator {
         },
         ..Default::default()
     };
+    config.catalog = sources.catalog;
+    if let Some(call_timeout) = sources.call_timeout {
+        config.breaker.call_timeout = call_timeout;
+    }
     Coordinator::new(compass_engine::agents::all(), config)
+}
+
+/// What the coordinator needs to know about the data sources.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSetup {
+    /// Metric names and labels the agents query.
+    pub catalog: MetricCatalog,
+    /// The circuit breakers' per-call timeout (live sources: the longest a call with
+    /// its retries can take); `None` keeps the default.
+    pub call_timeout: Option<Duration>,
 }
 
 /// Investigate a bundle directory with a progress display on stderr.
@@ -207,7 +224,24 @@ pub async fn run_bundle(dir: &Path, settings: &RunSettings) -> Result<Investigat
             dir.display()
         );
     }
-    let coordinator = coordinator(settings);
+    for problem in bundle.problems() {
+        eprintln!("warning: bundle {}: {problem}", dir.display());
+    }
+    let setup = SourceSetup {
+        catalog: bundle.catalog().unwrap_or_default(),
+        call_timeout: None,
+    };
+    Ok(investigate_sources(bundle.incident(), &bundle.data_sources(), setup, settings).await)
+}
+
+/// Run every agent over `sources` with a progress display on stderr.
+pub async fn investigate_sources(
+    incident: &Incident,
+    sources: &DataSources,
+    setup: SourceSetup,
+    settings: &RunSettings,
+) -> Investigation {
+    let coordinator = coordinator(settings, setup);
     let pb = progress_bar(0, "investigating");
     let progress: ProgressFn = {
         let pb = pb.clone();
@@ -229,13 +263,13 @@ pub async fn run_bundle(dir: &Path, settings: &RunSettings) -> Result<Investigat
         })
     };
     let inv = coordinator
-        .investigate(bundle.incident(), &bundle.data_sources(), Some(progress))
+        .investigate(incident, sources, Some(progress))
         .await;
     pb.finish_and_clear();
-    Ok(inv)
+    inv
 }
 
-fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
+pub(crate) fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
     match settings.format {
         Format::Text => {
             let opts = RenderOptions {
@@ -251,7 +285,7 @@ fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
     Ok(())
 }
 
-fn write_html(inv: &Investigation, path: &Path) -> Result<()> {
+pub(crate) fn write_html(inv: &Investigation, path: &Path) -> Result<()> {
     std::fs::write(path, report::html(inv))
         .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }

@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod eval;
+pub mod live;
 pub mod report;

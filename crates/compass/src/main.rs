@@ -42,6 +42,33 @@ enum Command {
     /// Measure COMPASS's speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Work with `compass.toml`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the file, ping every source and check the metric mappings against
+    /// what the backend holds.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigCheckArgs {
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "COMPASS_CONFIG",
+        default_value = "compass.toml"
+    )]
+    config: PathBuf,
+    /// How far back to look for the mapped metrics, seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    window: u64,
+    /// Disable colors.
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,10 +213,27 @@ struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["bundle", "config"])))]
 struct InvestigateArgs {
-    /// Bundle directory (from `compass simulate` or a recording).
+    /// Bundle directory (from `compass simulate` or `--record`): investigate offline.
     #[arg(long, value_name = "DIR")]
-    bundle: PathBuf,
+    bundle: Option<PathBuf>,
+    /// Investigate against the live sources configured in this file.
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    config: Option<PathBuf>,
+    /// An Alertmanager webhook payload (version 4) naming the incident (with --config).
+    #[arg(long, value_name = "FILE", requires = "config")]
+    alert: Option<PathBuf>,
+    /// A service where the symptom shows (with --config; repeatable).
+    #[arg(long = "service", value_name = "NAME", requires = "config")]
+    services: Vec<String>,
+    /// When the symptom began, RFC 3339 (with --config and without --alert).
+    #[arg(long, value_name = "TIME", requires = "config")]
+    at: Option<String>,
+    /// Store every backend response in this (new) directory as a bundle that
+    /// `--bundle` replays offline.
+    #[arg(long, value_name = "DIR", requires = "config")]
+    record: Option<PathBuf>,
     /// Also write a self-contained HTML report here.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -269,12 +313,31 @@ fn run(args: Cli) -> Result<Outcome> {
         }
         Command::Investigate(a) => {
             let settings = a.run.settings()?;
-            runtime.block_on(cli::investigate_bundle(
-                &a.bundle,
-                a.html.as_deref(),
-                &settings,
-            ))
+            match (a.bundle, a.config) {
+                (Some(bundle), None) => runtime.block_on(cli::investigate_bundle(
+                    &bundle,
+                    a.html.as_deref(),
+                    &settings,
+                )),
+                (None, Some(config)) => {
+                    let request = compass::live::LiveRequest {
+                        config,
+                        alert: a.alert,
+                        services: a.services,
+                        at: a.at,
+                        record: a.record,
+                        html: a.html,
+                    };
+                    runtime.block_on(compass::live::investigate(&request, &settings))
+                }
+                _ => Err(UsageError("use either --bundle DIR or --config FILE".into()).into()),
+            }
         }
+        Command::Config(ConfigCommand::Check(a)) => runtime.block_on(compass::live::check(
+            &a.config,
+            std::time::Duration::from_secs(a.window.max(60)),
+            !a.no_color && cli::stdout_supports_color(),
+        )),
         Command::Eval(EvalCommand::Loghub(a)) => {
             cli::eval_loghub(&a.data, &a.systems, a.format.as_deref(), &a.out)?;
             Ok(Outcome::Done)

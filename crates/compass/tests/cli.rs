@@ -275,3 +275,119 @@ fn absurd_durations_are_usage_errors_not_panics() {
             .stderr(predicate::str::contains(flag));
     }
 }
+
+#[test]
+fn a_wrong_config_is_a_usage_error_naming_source_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("compass.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n[sources.logs]\nkind = \"loki\"\nurl = \"http://127.0.0.1:9\"\nmax_series = 5\n",
+    )
+    .unwrap();
+    compass()
+        .args([
+            "investigate",
+            "--service",
+            "cart",
+            "--at",
+            "2026-11-22T09:00:00Z",
+            "--config",
+        ])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "[sources.logs] `max_series` does not apply to a loki source",
+        ));
+}
+
+#[test]
+fn config_check_names_a_dead_backend_and_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("compass.toml");
+    let port = compass_testkit::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[sources.prom]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:{port}\"\nretries = 0\n"
+        ),
+    )
+    .unwrap();
+    compass()
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL prom"))
+        .stdout(predicate::str::contains(format!(
+            "cannot connect to http://127.0.0.1:{port}/"
+        )));
+}
+
+#[test]
+fn a_live_investigation_against_a_dead_backend_completes_degraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("compass.toml");
+    let port = compass_testkit::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[sources.prom]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:{port}\"\nretries = 0\n"
+        ),
+    )
+    .unwrap();
+    let out = compass()
+        .args([
+            "investigate",
+            "--service",
+            "cart",
+            "--at",
+            "2026-11-22T09:00:00Z",
+            "--format",
+            "json",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "degraded exit code");
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inv["status"], "degraded");
+    let errors: Vec<&str> = inv["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["error"].as_str())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("cannot connect")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn an_alert_payload_without_a_service_label_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("compass.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n[sources.prom]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let alert = tmp.path().join("alert.json");
+    std::fs::write(
+        &alert,
+        r#"{"version":"4","status":"firing","receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"X","team":"a"},"annotations":{},"startsAt":"2026-11-22T09:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f"}]}"#,
+    )
+    .unwrap();
+    compass()
+        .args(["investigate", "--config"])
+        .arg(&config)
+        .arg("--alert")
+        .arg(&alert)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("alert.json"))
+        .stderr(predicate::str::contains("team"));
+}

@@ -23,8 +23,8 @@ mod replay;
 pub(crate) mod responses;
 mod time;
 
-pub use error::{BundleError, BundleErrorKind};
 pub(crate) use error::json_message;
+pub use error::{BundleError, BundleErrorKind};
 pub use ports::{BundleChanges, BundleLogs, BundleMetrics, BundleTraces};
 pub use responses::{PortKind, Recording};
 

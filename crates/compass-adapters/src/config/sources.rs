@@ -5,17 +5,24 @@
 use super::{Settings, SourceKind, SourceSettings};
 use crate::http::HttpClient;
 use crate::logfile::{LogFileConfig, LogFileFormat, LogFileSource};
+use crate::loki::{LokiConfig, LokiSource};
 use crate::prometheus::{PrometheusConfig, PrometheusSource};
+use crate::trace::{JaegerConfig, JaegerSource, TempoConfig, TempoSource};
 use compass_core::{Matcher, TimeRange};
 use compass_engine::catalog::MetricCatalog;
-use compass_engine::ports::{DataSources, LogSource, MetricsSource, SourceError, SourceResult};
+use compass_engine::ports::{
+    DataSources, LogSource, MetricsSource, SourceError, SourceResult, TraceSource,
+};
 use std::sync::Arc;
 
 /// A built source of any kind.
 #[derive(Debug, Clone)]
 pub enum LiveSource {
     Prometheus(Arc<PrometheusSource>),
+    Loki(Arc<LokiSource>),
     LogFiles(Arc<LogFileSource>),
+    Tempo(Arc<TempoSource>),
+    Jaeger(Arc<JaegerSource>),
 }
 
 impl LiveSource {
@@ -56,19 +63,42 @@ impl LiveSource {
                     timestamp_field: s.timestamp_field.clone(),
                 },
             )?)),
-            other => {
-                return Err(SourceError::BadData {
-                    source_name: s.name.clone(),
-                    detail: format!("{} sources are not built yet", other.as_str()),
-                });
-            }
+            SourceKind::Loki => LiveSource::Loki(Arc::new(LokiSource::new(
+                &s.name,
+                http()?,
+                LokiConfig {
+                    service_label: catalog.service_label.clone(),
+                    level_label: s.level_label.clone(),
+                    pod_label: catalog.pod_label.clone(),
+                    ..LokiConfig::default()
+                },
+            ))),
+            SourceKind::Tempo => LiveSource::Tempo(Arc::new(TempoSource::new(
+                http()?,
+                TempoConfig {
+                    search_limit: s.max_traces,
+                    max_traces: s.max_traces,
+                    ..TempoConfig::default()
+                },
+            ))),
+            SourceKind::Jaeger => LiveSource::Jaeger(Arc::new(JaegerSource::new(
+                http()?,
+                JaegerConfig {
+                    search_limit: s.max_traces,
+                    max_traces: s.max_traces,
+                    ..JaegerConfig::default()
+                },
+            ))),
         })
     }
 
     pub fn name(&self) -> &str {
         match self {
             LiveSource::Prometheus(p) => p.name(),
+            LiveSource::Loki(l) => l.name(),
             LiveSource::LogFiles(f) => f.name(),
+            LiveSource::Tempo(t) => t.name(),
+            LiveSource::Jaeger(j) => j.name(),
         }
     }
 
@@ -76,7 +106,10 @@ impl LiveSource {
     pub async fn ping(&self) -> SourceResult<String> {
         match self {
             LiveSource::Prometheus(p) => p.ping().await,
+            LiveSource::Loki(l) => l.ping().await,
             LiveSource::LogFiles(f) => f.describe(),
+            LiveSource::Tempo(t) => t.ping().await,
+            LiveSource::Jaeger(j) => j.ping().await,
         }
     }
 
@@ -84,7 +117,10 @@ impl LiveSource {
     pub fn attach(&self, sources: &mut DataSources) {
         match self {
             LiveSource::Prometheus(p) => sources.metrics = Some(p.clone()),
+            LiveSource::Loki(l) => sources.logs = Some(l.clone()),
             LiveSource::LogFiles(f) => sources.logs = Some(f.clone()),
+            LiveSource::Tempo(t) => sources.traces = Some(t.clone()),
+            LiveSource::Jaeger(j) => sources.traces = Some(j.clone()),
         }
     }
 }

@@ -180,6 +180,11 @@ impl LogSource for LokiSource {
         &self.name
     }
 
+    /// The LogQL actually sent (the service label is this source's own).
+    fn query_text(&self, query: &LogQuery, _service_label: &str) -> String {
+        self.logql(query)
+    }
+
     async fn fetch_logs(
         &self,
         query: &LogQuery,

@@ -182,31 +182,14 @@ pub(crate) fn normalise_id(raw: &str) -> Option<String> {
 }
 
 /// Standard or URL-safe base64, padded or not.
-// The `base64` crate is in Cargo.lock (through reqwest) but not a dependency of this
-// crate; once it is, this becomes `base64::engine::general_purpose::STANDARD.decode`.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in text.bytes() {
-        let value = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be padding zeros of a whole number of bytes.
-    (bits < 6 && acc == 0).then_some(out)
+    STANDARD_NO_PAD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+        .ok()
 }
 
 #[cfg(test)]

@@ -261,8 +261,7 @@ impl ApplicationAgent {
             );
             let ev = log_evidence(
                 source,
-                &q,
-                &ctx.catalog.service_label,
+                log_query_text(ctx, &q),
                 w.incident,
                 &lines,
                 QualityGrade::Direct,
@@ -325,8 +324,7 @@ impl ApplicationAgent {
             };
             let ev = log_evidence(
                 source,
-                &q,
-                &ctx.catalog.service_label,
+                log_query_text(ctx, &q),
                 w.incident,
                 &lines,
                 quality,

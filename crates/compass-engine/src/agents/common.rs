@@ -120,12 +120,20 @@ pub fn metric_evidence(
     }
 }
 
+/// The text of a log query as the investigation's log source sends it.
+pub fn log_query_text(ctx: &AgentContext, q: &LogQuery) -> String {
+    let label = &ctx.catalog.service_label;
+    match &ctx.sources.logs {
+        Some(logs) => logs.query_text(q, label),
+        None => q.to_logql(label),
+    }
+}
+
 /// Evidence for log lines: the file and line range when every line knows its origin
-/// in one file, else the LogQL query.
+/// in one file, else the query the log source sent (`LogSource::query_text`).
 pub fn log_evidence(
     source: &str,
-    q: &LogQuery,
-    service_label: &str,
+    query_text: String,
     range: TimeRange,
     lines: &[&LogRecord],
     quality: QualityGrade,
@@ -144,7 +152,7 @@ pub fn log_evidence(
     } else {
         Locator::Query {
             language: "logql".into(),
-            query: q.to_logql(service_label),
+            query: query_text,
         }
     };
     let shown = lines

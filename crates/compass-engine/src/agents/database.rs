@@ -211,8 +211,7 @@ impl DatabaseAgent {
             };
             let ev = log_evidence(
                 logs.name(),
-                &q,
-                &ctx.catalog.service_label,
+                log_query_text(ctx, &q),
                 w.incident,
                 &lines,
                 QualityGrade::Corroborated,
