@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, then every test.
-# Installs what the tests need from Debian when it is missing (promtool, from the
-# `prometheus` package, checks that simulated metrics load into a real Prometheus TSDB).
+# Installs what the tests need from Debian when it is missing: the `prometheus` package
+# (promtool backfills simulated metrics into a TSDB; the live-backend tests start a real
+# Prometheus over it on a free loopback port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null 2>&1; then
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "==> installing prometheus (for promtool)"
+    echo "==> installing prometheus and promtool"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   else
-    echo "warning: promtool not found and cannot install it here; run: sudo apt-get install prometheus" >&2
+    echo "warning: prometheus/promtool not found and cannot install them here; run: sudo apt-get install prometheus" >&2
   fi
 fi
 

@@ -115,17 +115,29 @@ impl HttpClient {
             source_name: name.to_string(),
             detail,
         };
+        let shown = redact_userinfo(config.base_url.trim());
         let mut base = Url::parse(config.base_url.trim()).map_err(|e| {
             bad(format!(
-                "url `{}` is not a valid URL ({e}); expected e.g. http://prometheus:9090",
-                config.base_url
+                "url `{shown}` is not a valid URL ({e}); expected e.g. http://prometheus:9090"
             ))
         })?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(bad(format!(
-                "url `{}` must start with http:// or https://",
-                config.base_url
+                "url `{shown}` must start with http:// or https://"
             )));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(bad(
+                "the url holds a user name or password; put credentials in the source's \
+                 `auth` (basic or bearer token) so they never appear in messages or recordings"
+                    .into(),
+            ));
+        }
+        for (k, v) in &config.headers {
+            reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| bad(format!("header name `{k}` is not a valid HTTP header name")))?;
+            reqwest::header::HeaderValue::from_str(v)
+                .map_err(|_| bad(format!("the value of header `{k}` is not valid in HTTP")))?;
         }
         // Join relative API paths onto the base, keeping any path prefix it has.
         if !base.path().ends_with('/') {
@@ -277,18 +289,77 @@ impl HttpClient {
             .await
             .map_err(|e| self.transport_error(&display, e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&display, e))?;
+        let body = self.read_capped(&display, response).await?;
         if status.is_success() {
-            return Ok(body.to_vec());
+            return Ok(body);
         }
         Err(self.status_error(&display, status, &body))
     }
 
+    /// Read a body of at most [`MAX_BODY_BYTES`], so an answer too big to analyse
+    /// fails cleanly instead of exhausting memory.
+    async fn read_capped(
+        &self,
+        url: &str,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, Attempt> {
+        let too_big = || Attempt {
+            error: SourceError::QueryRejected {
+                source_name: self.name.clone(),
+                detail: format!(
+                    "{url} answered with more than {} MiB; narrow the query (scope, mapping) \
+                     or the time range",
+                    MAX_BODY_BYTES >> 20
+                ),
+            },
+            retryable: false,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(url, e))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     fn transport_error(&self, url: &str, e: reqwest::Error) -> Attempt {
         let source_name = self.name.clone();
+        if e.is_builder() {
+            // The request itself could not be made: retrying cannot help.
+            return Attempt {
+                error: SourceError::BadData {
+                    source_name,
+                    detail: format!("cannot build the request to {url}: {}", root_cause(&e)),
+                },
+                retryable: false,
+            };
+        }
+        if e.is_connect() {
+            // Refused or reset connections are retried; a connect that timed out (a
+            // black-holed address) is not, so it costs one connect timeout.
+            return Attempt {
+                error: SourceError::Unavailable {
+                    source_name,
+                    detail: format!(
+                        "cannot connect to {url} ({}); check the source's url and that the backend is running",
+                        root_cause(&e)
+                    ),
+                },
+                retryable: !e.is_timeout(),
+            };
+        }
         if e.is_timeout() {
             return Attempt {
                 error: SourceError::Timeout {
@@ -298,18 +369,11 @@ impl HttpClient {
                 retryable: false,
             };
         }
-        let detail = if e.is_connect() {
-            format!(
-                "cannot connect to {url} ({}); check the source's url and that the backend is running",
-                root_cause(&e)
-            )
-        } else {
-            format!("request to {url} failed: {}", root_cause(&e))
-        };
+        // The connection broke mid-request (reset, closed without an answer).
         Attempt {
             error: SourceError::Unavailable {
                 source_name,
-                detail,
+                detail: format!("request to {url} failed: {}", root_cause(&e)),
             },
             retryable: true,
         }
@@ -368,6 +432,21 @@ impl HttpClient {
             ),
         };
         Attempt { error, retryable }
+    }
+}
+
+/// The largest response body read from a backend.
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at))
+            if at > scheme_end + 3 && !url[scheme_end + 3..at].contains('/') =>
+        {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -435,6 +514,31 @@ mod tests {
         assert!(err.to_string().contains("http://"), "{err}");
         let err = HttpClient::new("prom", &HttpConfig::new("not a url")).unwrap_err();
         assert!(err.to_string().contains("not a valid URL"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_and_never_echoed() {
+        let err = HttpClient::new("p", &HttpConfig::new("http://admin:hunter2@h:9090"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`auth`"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = HttpClient::new("p", &HttpConfig::new("ftp://admin:hunter2@h"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("ftp://***@h"), "{err}");
+    }
+
+    #[test]
+    fn invalid_headers_are_refused_when_the_client_is_built() {
+        let mut c = HttpConfig::new("http://h:1");
+        c.headers = vec![("X Bad".into(), "v".into())];
+        let err = HttpClient::new("p", &c).unwrap_err().to_string();
+        assert!(
+            err.contains("`X Bad` is not a valid HTTP header name"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! COMPASS data-source adapters: each backend turns its own storage format into the
 //! telemetry values of `compass-core` behind the ports of `compass-engine`.
 //!
-//! Today there is one backend, the offline [`bundle`] directory written by
-//! `compass simulate`; Prometheus, Loki and Tempo adapters will sit beside it.
+//! Offline: the [`bundle`] directory (written by `compass simulate` or recorded by
+//! [`record`]) and the [`nezha`] data set. Live, configured by [`config`] and all
+//! talking through [`http`]: [`prometheus`], [`loki`], [`trace`] (Tempo, Jaeger) and
+//! [`logfile`]. [`alertmanager`] turns webhook payloads into incidents.
 
 pub mod alertmanager;
 pub mod bundle;

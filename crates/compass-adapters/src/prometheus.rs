@@ -128,7 +128,7 @@ impl PrometheusSource {
     }
 
     /// `GET /api/v1/series`: label sets of the series matching `selector` in `range`,
-    /// at most `limit` (the rest are counted, not returned).
+    /// at most `limit`, and how many the server returned (more than `limit` means "more").
     pub async fn series(
         &self,
         selector: &str,
@@ -143,6 +143,9 @@ impl PrometheusSource {
                     ("match[]", selector.to_string()),
                     ("start", unix_seconds(range.start)),
                     ("end", unix_seconds(range.end)),
+                    // Honoured by Prometheus 2.49 and later; older servers answer in full
+                    // (bounded by the client's body limit).
+                    ("limit", (limit + 1).to_string()),
                 ],
             )
             .await
@@ -173,6 +176,10 @@ impl PrometheusSource {
 impl MetricsSource for PrometheusSource {
     fn name(&self) -> &str {
         self.http.name()
+    }
+
+    fn query_text(&self, query: &MetricQuery) -> String {
+        self.promql(query)
     }
 
     async fn query_range(

@@ -12,7 +12,7 @@
 //! leaves a directory that opens as a complete bundle.
 
 use crate::bundle::responses::{
-    Answer, PortKind, RESPONSES, Recorded, Recording, Request, encode_line,
+    Answer, PortKind, RESPONSES, Recorded, Recording, Request, encode_line, query_text_key,
 };
 use crate::bundle::{BundleErrorKind, CATALOG, FORMAT, INCIDENT, IncidentFile, MANIFEST, Manifest};
 use async_trait::async_trait;
@@ -76,6 +76,8 @@ struct Log {
     sources: BTreeMap<PortKind, String>,
     /// Keyed by port and [`Request::key`], which also orders the written lines.
     entries: BTreeMap<(PortKind, String), (Request, Recorded)>,
+    /// Query texts given for evidence, by `query_text_key`.
+    query_texts: BTreeMap<String, String>,
 }
 
 impl Log {
@@ -199,6 +201,7 @@ impl Recorder {
                 sources: log.sources.clone(),
                 requests: log.entries.len(),
                 errors,
+                query_texts: log.query_texts.clone(),
             }),
         };
         write_file(dir, MANIFEST, |w| json(w, &manifest))?;
@@ -370,6 +373,13 @@ impl MetricsSource for Tapped<dyn MetricsSource> {
         self.inner.name()
     }
 
+    fn query_text(&self, query: &MetricQuery) -> String {
+        let text = self.inner.query_text(query);
+        let key = query_text_key(PortKind::Metrics, query, "");
+        self.recorder.lock().query_texts.insert(key, text.clone());
+        text
+    }
+
     async fn query_range(
         &self,
         query: &MetricQuery,
@@ -406,7 +416,10 @@ impl LogSource for Tapped<dyn LogSource> {
     }
 
     fn query_text(&self, query: &LogQuery, service_label: &str) -> String {
-        self.inner.query_text(query, service_label)
+        let text = self.inner.query_text(query, service_label);
+        let key = query_text_key(PortKind::Logs, query, service_label);
+        self.recorder.lock().query_texts.insert(key, text.clone());
+        text
     }
 
     async fn fetch_logs(

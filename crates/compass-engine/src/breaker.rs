@@ -141,6 +141,12 @@ impl CircuitBreaker {
         F: Future<Output = SourceResult<T>>,
     {
         self.admit()?;
+        // If the caller drops this call (an agent's timeout, a cancelled investigation)
+        // before it ends, a half-open trial must not stay "in flight" for ever.
+        let mut trial = TrialGuard {
+            breaker: self,
+            armed: true,
+        };
         let result = match tokio::time::timeout(self.config.call_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(SourceError::Timeout {
@@ -148,8 +154,25 @@ impl CircuitBreaker {
                 after_ms: self.config.call_timeout.as_millis() as u64,
             }),
         };
+        trial.armed = false;
         self.record(&result);
         result
+    }
+}
+
+/// Clears the half-open trial flag when a call is dropped before it ends.
+struct TrialGuard<'a> {
+    breaker: &'a CircuitBreaker,
+    armed: bool,
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Ok(mut s) = self.breaker.state.lock()
+        {
+            s.trial_in_flight = false;
+        }
     }
 }
 
@@ -164,6 +187,9 @@ pub struct Guarded<S: ?Sized> {
 impl MetricsSource for Guarded<dyn MetricsSource> {
     fn name(&self) -> &str {
         self.inner.name()
+    }
+    fn query_text(&self, query: &MetricQuery) -> String {
+        self.inner.query_text(query)
     }
     async fn query_range(
         &self,
@@ -280,6 +306,24 @@ mod tests {
             cool_down: Duration::from_secs(30),
             call_timeout: Duration::from_secs(5),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_trial_call_lets_the_next_call_try() {
+        let b = CircuitBreaker::new("m", cfg(1));
+        assert!(b.call(async { unavailable() }).await.is_err());
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        // The trial call is abandoned by its caller before it answers.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(10),
+            b.call(std::future::pending::<SourceResult<u32>>()),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        // The next call is the trial, not refused as if one were still in flight.
+        assert_eq!(b.call(async { Ok(7) }).await.unwrap(), 7);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,6 @@
 //! Which metric names and labels the agents query. The defaults follow what people run
 //! (OpenTelemetry HTTP metrics, cAdvisor / kube-state-metrics, OTel DB client metrics)
-//! and are what `compass-sim` writes; later a config file can override them.
+//! and are what `compass-sim` writes; `compass.toml` presets and mappings override them.
 
 use serde::{Deserialize, Serialize};
 

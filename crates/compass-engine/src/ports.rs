@@ -87,6 +87,11 @@ impl LogQuery {
 pub trait MetricsSource: Send + Sync {
     /// The configured name of this source (appears in evidence).
     fn name(&self) -> &str;
+    /// The query text this source sends for `query`, for evidence. The default is
+    /// [`MetricQuery::to_promql`].
+    fn query_text(&self, query: &MetricQuery) -> String {
+        query.to_promql()
+    }
     /// Evaluate `query` over `range` at `step_ms` resolution.
     async fn query_range(
         &self,

@@ -219,7 +219,7 @@ struct InvestigateArgs {
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
     /// Investigate against the live sources configured in this file.
-    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// An Alertmanager webhook payload (version 4) naming the incident (with --config).
     #[arg(long, value_name = "FILE", requires = "config")]

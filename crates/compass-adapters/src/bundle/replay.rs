@@ -10,7 +10,7 @@
 
 use super::error::BundleError;
 use super::responses::{
-    Answer, Decoded, PortKind, RESPONSES, Recorded, Recording, Request, decode_line,
+    Answer, Decoded, PortKind, RESPONSES, Recorded, Recording, Request, decode_line, query_text_key,
 };
 use super::time;
 use async_trait::async_trait;
@@ -28,6 +28,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct Replay {
     sources: BTreeMap<PortKind, String>,
+    query_texts: BTreeMap<String, String>,
     answers: HashMap<String, Recorded>,
     problems: Vec<String>,
 }
@@ -91,6 +92,7 @@ impl Replay {
         }
         Ok(Replay {
             sources: recording.sources.clone(),
+            query_texts: recording.query_texts.clone(),
             answers,
             problems,
         })
@@ -165,6 +167,15 @@ impl MetricsSource for Replayed {
         &self.name
     }
 
+    fn query_text(&self, query: &MetricQuery) -> String {
+        let key = query_text_key(PortKind::Metrics, query, "");
+        self.replay
+            .query_texts
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| query.to_promql())
+    }
+
     async fn query_range(
         &self,
         query: &MetricQuery,
@@ -195,6 +206,15 @@ impl MetricsSource for Replayed {
 impl LogSource for Replayed {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn query_text(&self, query: &LogQuery, service_label: &str) -> String {
+        let key = query_text_key(PortKind::Logs, query, service_label);
+        self.replay
+            .query_texts
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| query.to_logql(service_label))
     }
 
     async fn fetch_logs(

@@ -61,6 +61,15 @@ pub struct Recording {
     pub requests: usize,
     /// How many of them were answered with an error.
     pub errors: usize,
+    /// The query text each source gave for evidence (`query_text`), by
+    /// [`query_text_key`], so a replay cites the queries the live run sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query_texts: BTreeMap<String, String>,
+}
+
+/// The key of a recorded query text: the port and the query's debug rendering.
+pub fn query_text_key(port: PortKind, query: &dyn fmt::Debug, service_label: &str) -> String {
+    format!("{} {service_label} {query:?}", port.as_str())
 }
 
 /// One port call, as recorded and as matched on replay (exactly, field by field).

@@ -25,7 +25,7 @@ pub fn apply(name: &str, catalog: &mut MetricCatalog) -> Result<(), String> {
         "compass" => *catalog = MetricCatalog::default(),
         // OpenTelemetry HTTP semantic conventions as exported to Prometheus (histogram
         // `_count` as the request counter, numeric status codes, `server_address` for
-        // the callee), cAdvisor (`container_*`) and kube-state-metrics (`kube_*`).
+        // the callee) and the OTel DB client pool gauges.
         "opentelemetry" => {
             catalog.requests_total = "http_server_request_duration_seconds_count".into();
             catalog.status_label = "http_response_status_code".into();
@@ -33,16 +33,20 @@ pub fn apply(name: &str, catalog: &mut MetricCatalog) -> Result<(), String> {
             catalog.server_duration = "http_server_request_duration_seconds".into();
             catalog.client_duration = "http_client_request_duration_seconds".into();
             catalog.peer_label = "server_address".into();
-            catalog.cpu_seconds_total = "container_cpu_usage_seconds_total".into();
-            catalog.memory_working_set = "container_memory_working_set_bytes".into();
-            catalog.resource_limits = "kube_pod_container_resource_limits".into();
-            catalog.resource_label = "resource".into();
-            catalog.restarts_total = "kube_pod_container_status_restarts_total".into();
             catalog.db_connections_usage = "db_client_connections_usage".into();
             catalog.db_state_label = "state".into();
             catalog.db_used_state = "used".into();
             catalog.db_connections_max = "db_client_connections_max".into();
             catalog.db_connections_pending = "db_client_connections_pending_requests".into();
+        }
+        // Container metrics: cAdvisor (`container_*`, CPU seconds and working set) and
+        // kube-state-metrics (`kube_*`, limits by `resource` and restarts).
+        "kubernetes" => {
+            catalog.cpu_seconds_total = "container_cpu_usage_seconds_total".into();
+            catalog.memory_working_set = "container_memory_working_set_bytes".into();
+            catalog.resource_limits = "kube_pod_container_resource_limits".into();
+            catalog.resource_label = "resource".into();
+            catalog.restarts_total = "kube_pod_container_status_restarts_total".into();
         }
         // postgres_exporter: server-side connections (`pg_stat_activity_count` by
         // state) against `max_connections`.

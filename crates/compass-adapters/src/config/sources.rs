@@ -176,10 +176,18 @@ pub async fn check_sources(settings: &Settings, range: TimeRange) -> Vec<SourceC
             }
         };
         check.reachable = source.ping().await.map_err(|e| e.to_string());
-        if check.reachable.is_ok()
-            && let LiveSource::Prometheus(p) = &source
-        {
-            check.findings = check_mappings(p, &settings.catalog, range).await;
+        if check.reachable.is_ok() {
+            check.findings = match &source {
+                LiveSource::Prometheus(p) => check_mappings(p, &settings.catalog, range).await,
+                LiveSource::Loki(l) => {
+                    vec![check_service_label(
+                        l.label_values(&settings.catalog.service_label, range).await,
+                        &settings.catalog.service_label,
+                        "log streams",
+                    )]
+                }
+                _ => Vec::new(),
+            };
         }
         out.push(check);
     }
@@ -207,46 +215,61 @@ fn mapped_samples(c: &MetricCatalog) -> Vec<(&'static str, String)> {
     v
 }
 
+/// Whether `label` names any service in the window.
+fn check_service_label(
+    values: SourceResult<Vec<String>>,
+    label: &str,
+    what: &str,
+) -> (bool, String) {
+    match values {
+        Ok(v) if v.is_empty() => (
+            false,
+            format!(
+                "no {what} carry the service label `{label}` in the window: set [services] label"
+            ),
+        ),
+        Ok(v) => (
+            true,
+            format!(
+                "service label `{label}`: {} services ({}{})",
+                v.len(),
+                v.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if v.len() > 5 { ", …" } else { "" }
+            ),
+        ),
+        Err(e) => (false, format!("cannot list services: {e}")),
+    }
+}
+
 async fn check_mappings(
     p: &PrometheusSource,
     catalog: &MetricCatalog,
     range: TimeRange,
 ) -> Vec<(bool, String)> {
     let mut findings = Vec::new();
-    match p.label_values(&catalog.service_label, range).await {
-        Ok(v) if v.is_empty() => findings.push((
-            false,
-            format!(
-                "no series carries the service label `{}` in the last hour: set [services] label",
-                catalog.service_label
-            ),
-        )),
-        Ok(v) => findings.push((
-            true,
-            format!(
-                "service label `{}`: {} services ({}{})",
-                catalog.service_label,
-                v.len(),
-                v.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-                if v.len() > 5 { ", …" } else { "" }
-            ),
-        )),
-        Err(e) => findings.push((false, format!("cannot list services: {e}"))),
-    }
+    findings.push(check_service_label(
+        p.label_values(&catalog.service_label, range).await,
+        &catalog.service_label,
+        "series",
+    ));
     for (field, sample) in mapped_samples(catalog) {
         let selector = format!("{{__name__={}}}", compass_core::promql_string(&sample));
         match p.series(&selector, range, 50).await {
-            Ok((series, 0)) => {
-                let _ = series;
+            Ok((_, 0)) => {
                 findings.push((
                     false,
                     format!(
-                        "{field}: no series named `{sample}` in the last hour \
+                        "{field}: no series named `{sample}` in the window \
                          (agents that need it find nothing; map it in [metrics.mapping])"
                     ),
                 ));
             }
             Ok((series, total)) => {
+                let total = if total > series.len() {
+                    format!("more than {}", series.len())
+                } else {
+                    total.to_string()
+                };
                 let with_label = series
                     .iter()
                     .filter(|s| s.contains_key(&catalog.service_label))

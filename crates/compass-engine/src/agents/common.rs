@@ -120,6 +120,14 @@ pub fn metric_evidence(
     }
 }
 
+/// The text of a metric query as the investigation's metrics source sends it.
+pub fn promql_text(ctx: &AgentContext, q: &MetricQuery) -> String {
+    match &ctx.sources.metrics {
+        Some(m) => m.query_text(q),
+        None => q.to_promql(),
+    }
+}
+
 /// The text of a log query as the investigation's log source sends it.
 pub fn log_query_text(ctx: &AgentContext, q: &LogQuery) -> String {
     let label = &ctx.catalog.service_label;
@@ -329,7 +337,11 @@ pub async fn mean_latency(
         .filter(|(_, v)| !v.is_empty())
         .collect();
     Ok((
-        format!("{} / {}", sum_q.to_promql(), count_q.to_promql()),
+        format!(
+            "{} / {}",
+            promql_text(ctx, &sum_q),
+            promql_text(ctx, &count_q)
+        ),
         means,
     ))
 }
@@ -368,7 +380,11 @@ pub async fn error_ratio(
         })
         .collect();
     Ok((
-        format!("{} / {}", errors_q.to_promql(), total_q.to_promql()),
+        format!(
+            "{} / {}",
+            promql_text(ctx, &errors_q),
+            promql_text(ctx, &total_q)
+        ),
         ratios,
     ))
 }

@@ -75,7 +75,11 @@ impl DatabaseAgent {
         } else {
             by_label(run_query(ctx, &pending_q).await?, svc)
         };
-        let promql = format!("{} / {}", used_q.to_promql(), max_q.to_promql());
+        let promql = format!(
+            "{} / {}",
+            promql_text(ctx, &used_q),
+            promql_text(ctx, &max_q)
+        );
         let cfg = SaturationConfig {
             threshold: 0.9,
             ..SaturationConfig::default()
@@ -128,7 +132,7 @@ impl DatabaseAgent {
             );
             let ev = metric_evidence(
                 src,
-                &pending_q.to_promql(),
+                &promql_text(ctx, &pending_q),
                 w.whole(),
                 points,
                 shift.onset(),

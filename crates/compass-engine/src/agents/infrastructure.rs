@@ -80,7 +80,11 @@ impl InfrastructureAgent {
         );
         let usage = by_label(run_query(ctx, &usage_q).await?, svc);
         let limits = by_label(run_query(ctx, &limit_q).await?, svc);
-        let promql = format!("{} / {}", usage_q.to_promql(), limit_q.to_promql());
+        let promql = format!(
+            "{} / {}",
+            promql_text(ctx, &usage_q),
+            promql_text(ctx, &limit_q)
+        );
         for (service, used) in usage {
             let Some(limit) = limits.get(&service) else {
                 continue;
@@ -176,7 +180,7 @@ impl InfrastructureAgent {
             };
             let ev = metric_evidence(
                 src,
-                &mem_q.to_promql(),
+                &promql_text(ctx, &mem_q),
                 w.whole(),
                 &points,
                 g.onset,
@@ -230,7 +234,7 @@ impl InfrastructureAgent {
             );
             let ev = metric_evidence(
                 src,
-                &q.to_promql(),
+                &promql_text(ctx, &q),
                 w.whole(),
                 &points,
                 onset,

@@ -104,7 +104,7 @@ impl Agent for SignalsAgent {
                 );
                 let ev = metric_evidence(
                     &src,
-                    &q.to_promql(),
+                    &promql_text(ctx, &q),
                     w.whole(),
                     &points,
                     shift.onset(),
