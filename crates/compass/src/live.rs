@@ -88,7 +88,7 @@ pub async fn investigate(req: &LiveRequest, run: &RunSettings) -> Result<Outcome
     if let Some(dir) = &req.record {
         ensure_new_dir(dir)?;
     }
-    let (sources, _live) = settings
+    let sources = settings
         .build_sources()
         .map_err(|e| UsageError(e.to_string()))?;
     let setup = SourceSetup {

@@ -126,16 +126,13 @@ impl LiveSource {
 }
 
 impl Settings {
-    /// Build every configured source and the port set the investigation uses.
-    pub fn build_sources(&self) -> SourceResult<(DataSources, Vec<LiveSource>)> {
+    /// Build every configured source onto the port it serves (no network traffic).
+    pub fn build_sources(&self) -> SourceResult<DataSources> {
         let mut data = DataSources::default();
-        let mut live = Vec::new();
         for s in &self.sources {
-            let source = LiveSource::build(s, &self.catalog)?;
-            source.attach(&mut data);
-            live.push(source);
+            LiveSource::build(s, &self.catalog)?.attach(&mut data);
         }
-        Ok((data, live))
+        Ok(data)
     }
 }
 
