@@ -9,6 +9,7 @@ pub mod logmine;
 pub mod logscore;
 pub mod model;
 pub mod orient;
+pub mod redact;
 pub mod stats;
 
 pub use data::*;
