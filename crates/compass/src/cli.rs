@@ -89,7 +89,7 @@ fn sim_error(e: compass_sim::SimError, out: &Path) -> anyhow::Error {
 }
 
 /// Refuse to write a bundle over a directory that already holds files.
-fn ensure_empty_dir(dir: &Path) -> Result<()> {
+pub(crate) fn ensure_empty_dir(dir: &Path) -> Result<()> {
     let has_entries = std::fs::read_dir(dir)
         .map(|mut entries| entries.next().is_some())
         .unwrap_or(false);
@@ -269,7 +269,7 @@ pub async fn investigate_sources(
     inv
 }
 
-pub(crate) fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
+fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> {
     match settings.format {
         Format::Text => {
             let opts = RenderOptions {
@@ -285,7 +285,7 @@ pub(crate) fn render(inv: &Investigation, settings: &RunSettings) -> Result<()> 
     Ok(())
 }
 
-pub(crate) fn write_html(inv: &Investigation, path: &Path) -> Result<()> {
+fn write_html(inv: &Investigation, path: &Path) -> Result<()> {
     std::fs::write(path, report::html(inv))
         .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }
@@ -297,9 +297,19 @@ pub async fn investigate_bundle(
     settings: &RunSettings,
 ) -> Result<Outcome> {
     let inv = run_bundle(dir, settings).await?;
-    render(&inv, settings)?;
+    report_investigation(&inv, html, settings)
+}
+
+/// Print an investigation on stdout, write its HTML report if asked, and say how the
+/// command ended.
+pub(crate) fn report_investigation(
+    inv: &Investigation,
+    html: Option<&Path>,
+    settings: &RunSettings,
+) -> Result<Outcome> {
+    render(inv, settings)?;
     if let Some(path) = html {
-        write_html(&inv, path)?;
+        write_html(inv, path)?;
         eprintln!("HTML report written to {}", path.display());
     }
     Ok(Outcome::Investigated(inv.status))

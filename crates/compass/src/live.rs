@@ -86,7 +86,7 @@ pub async fn investigate(req: &LiveRequest, run: &RunSettings) -> Result<Outcome
         .into());
     }
     if let Some(dir) = &req.record {
-        ensure_new_dir(dir)?;
+        cli::ensure_empty_dir(dir)?;
     }
     let sources = settings
         .build_sources()
@@ -112,26 +112,7 @@ pub async fn investigate(req: &LiveRequest, run: &RunSettings) -> Result<Outcome
         }
         None => cli::investigate_sources(&incident, &sources, setup, run).await,
     };
-    cli::render(&inv, run)?;
-    if let Some(path) = &req.html {
-        cli::write_html(&inv, path)?;
-        eprintln!("HTML report written to {}", path.display());
-    }
-    Ok(Outcome::Investigated(inv.status))
-}
-
-fn ensure_new_dir(dir: &Path) -> Result<()> {
-    let has_entries = std::fs::read_dir(dir)
-        .map(|mut entries| entries.next().is_some())
-        .unwrap_or(false);
-    if has_entries {
-        return Err(UsageError(format!(
-            "--record {}: the directory is not empty; choose a new one",
-            dir.display()
-        ))
-        .into());
-    }
-    Ok(())
+    cli::report_investigation(&inv, req.html.as_deref(), run)
 }
 
 /// `compass config check --config FILE`: validate, ping every source, check the
