@@ -8,6 +8,7 @@ pub mod budget;
 pub mod catalog;
 pub mod coordinator;
 pub mod fakes;
+pub mod llm;
 pub mod ports;
 
 pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
