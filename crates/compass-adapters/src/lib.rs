@@ -10,12 +10,14 @@ pub mod alertmanager;
 pub mod bundle;
 pub mod config;
 pub mod http;
+pub mod llm;
 pub mod logfile;
 pub mod loghub;
 pub mod loki;
 pub mod nezha;
 pub mod prometheus;
 pub mod record;
+pub mod store;
 pub mod trace;
 
 pub use bundle::{

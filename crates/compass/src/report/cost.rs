@@ -1,0 +1,1 @@
+//! Spend report for `compass cost` (being written).
