@@ -511,6 +511,91 @@ pub struct Investigation {
     pub trace_id: String,
     pub decisions: Vec<Decision>,
     pub elapsed_ms: u64,
+    /// What the LLM layer did; absent when no model was configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmReport>,
+}
+
+/// What the LLM layer did in one investigation: every call with its tokens and cost,
+/// what was redacted before anything left the machine, the follow-up queries it asked
+/// for (and which were rejected), the hypotheses it added, and why a step fell back to
+/// the deterministic result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LlmReport {
+    pub provider: String,
+    pub model: String,
+    pub calls: Vec<LlmCall>,
+    /// Items redacted from the prompts, by kind (`email`, `ip`, `bearer_token`, ...).
+    pub redactions: BTreeMap<String, usize>,
+    /// The human summary the model wrote (absent when that step fell back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub follow_ups: Vec<FollowUp>,
+    /// Ids of the hypotheses the model proposed that the deterministic agents had not.
+    pub added_hypotheses: Vec<String>,
+    /// One line per step that fell back to the deterministic result, saying why.
+    pub fallbacks: Vec<String>,
+}
+
+impl LlmReport {
+    pub fn redaction_total(&self) -> usize {
+        self.redactions.values().sum()
+    }
+    pub fn cost(&self) -> Cost {
+        let mut c = Cost::default();
+        for call in &self.calls {
+            c.add(&Cost {
+                prompt_tokens: call.prompt_tokens,
+                completion_tokens: call.completion_tokens,
+                usd: call.usd,
+            });
+        }
+        c
+    }
+}
+
+/// One model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmCall {
+    /// The step that made it (`hypotheses`, `follow_up`, `summary`).
+    pub step: String,
+    /// `ok`, `invalid` (answered, failed validation), `failed`, or `refused` (not made:
+    /// over budget).
+    pub outcome: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub usd: f64,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A follow-up query the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// `promql` or `logql`.
+    pub language: String,
+    pub query: String,
+    /// Why the model wanted it.
+    pub reason: String,
+    pub outcome: FollowUpOutcome,
+    /// What came back, or why it was rejected or failed.
+    pub detail: String,
+    /// The observation made from its result, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpOutcome {
+    Ran,
+    /// Invalid or unbounded: not run.
+    Rejected,
+    /// Valid, but the data source failed.
+    Failed,
+    /// Valid, but not run (limit reached).
+    Skipped,
 }
 
 impl Hypothesis {

@@ -200,6 +200,7 @@ impl Coordinator {
             trace_id: trace_id_for(&incident.id),
             decisions: Vec::new(),
             elapsed_ms: started.elapsed().as_millis() as u64,
+            llm: None,
         }
     }
 

@@ -400,6 +400,7 @@ pub fn investigation() -> Investigation {
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         decisions: vec![],
         elapsed_ms: 31_250,
+        llm: None,
     }
 }
 
