@@ -80,7 +80,10 @@ impl MemoryLedger {
 #[async_trait]
 impl CostLedger for MemoryLedger {
     async fn record(&self, entry: &LedgerEntry) -> Result<(), LedgerError> {
-        self.entries.lock().expect("ledger lock").push(entry.clone());
+        self.entries
+            .lock()
+            .expect("ledger lock")
+            .push(entry.clone());
         Ok(())
     }
     async fn entries(&self, range: TimeRange) -> Result<Vec<LedgerEntry>, LedgerError> {

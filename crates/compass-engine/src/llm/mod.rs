@@ -8,7 +8,9 @@
 //! when the model is unavailable, too expensive, or answers nonsense.
 
 pub mod ledger;
+pub mod output;
 pub mod pricing;
+pub mod queries;
 
 pub use ledger::{CallOutcome, CostLedger, LedgerEntry, LedgerError, MemoryLedger, utc_day};
 pub use pricing::{Price, PriceTable};

@@ -128,8 +128,16 @@ mod tests {
             0.15
         );
         assert_eq!(t.lookup("gpt-4o-2024-08-06").unwrap().input_per_mtok, 2.5);
-        assert_eq!(t.lookup("claude-haiku-4-5-20251001").unwrap().output_per_mtok, 5.0);
-        assert!(t.lookup("gpt-4omni").is_none(), "a prefix must end at a dash");
+        assert_eq!(
+            t.lookup("claude-haiku-4-5-20251001")
+                .unwrap()
+                .output_per_mtok,
+            5.0
+        );
+        assert!(
+            t.lookup("gpt-4omni").is_none(),
+            "a prefix must end at a dash"
+        );
         assert!(t.lookup("mistral-large").is_none());
     }
 
