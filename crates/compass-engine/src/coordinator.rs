@@ -10,6 +10,7 @@ use crate::agent::{Agent, AgentContext, AgentError, AgentOutput};
 use crate::breaker::{BreakerConfig, with_breakers};
 use crate::budget::{Budget, BudgetLimits};
 use crate::catalog::MetricCatalog;
+use crate::llm::{AnalysisEnv, LlmAnalyst};
 use crate::ports::{DataSources, step_for};
 use compass_core::orient::{OrientContext, orient};
 use compass_core::{
@@ -61,9 +62,16 @@ impl Default for CoordinatorConfig {
 /// Progress of a running investigation, for display.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressEvent {
-    Started { agents: Vec<String> },
+    Started {
+        agents: Vec<String>,
+    },
     AgentFinished(AgentRun),
     Orienting,
+    /// The LLM steps started (only when a model is configured).
+    Consulting {
+        provider: String,
+        model: String,
+    },
 }
 
 /// Receives progress events (a terminal spinner, an SSE stream, ...).
@@ -73,6 +81,7 @@ pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 pub struct Coordinator {
     agents: Vec<Arc<dyn Agent>>,
     config: CoordinatorConfig,
+    llm: Option<Arc<LlmAnalyst>>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -83,6 +92,7 @@ impl std::fmt::Debug for Coordinator {
                 &self.agents.iter().map(|a| a.name()).collect::<Vec<_>>(),
             )
             .field("config", &self.config)
+            .field("llm", &self.llm)
             .finish()
     }
 }
@@ -98,7 +108,18 @@ impl Coordinator {
     /// Agents are kept sorted by name (the deterministic result order).
     pub fn new(mut agents: Vec<Arc<dyn Agent>>, config: CoordinatorConfig) -> Self {
         agents.sort_by_key(|a| a.name());
-        Self { agents, config }
+        Self {
+            agents,
+            config,
+            llm: None,
+        }
+    }
+
+    /// Run the LLM steps (extra hypotheses, follow-up queries, the summary) after the
+    /// deterministic orient, within the same budget and deadline.
+    pub fn with_llm(mut self, analyst: Arc<LlmAnalyst>) -> Self {
+        self.llm = Some(analyst);
+        self
     }
 
     pub fn config(&self) -> &CoordinatorConfig {
@@ -135,7 +156,10 @@ impl Coordinator {
                 (CallGraph::default(), Vec::new())
             });
         let step_ms = step_for(window.whole(), self.config.min_step.as_millis() as i64, 400);
-        let budget = Budget::new(self.config.budget);
+        let budget = match &self.llm {
+            Some(llm) => Budget::with_shares(self.config.budget, llm.config().shares.clone()),
+            None => Budget::new(self.config.budget),
+        };
         let ctx = Arc::new(AgentContext {
             sources: guarded,
             window,
@@ -187,9 +211,9 @@ impl Coordinator {
             InvestigationStatus::Completed if any_degraded => InvestigationStatus::Degraded,
             s => s,
         };
-        Investigation {
+        let mut inv = Investigation {
             id: format!("inv-{}", incident.id),
-            timeline: timeline(incident, &observations, &ranked),
+            timeline: Vec::new(),
             incident: incident.clone(),
             status,
             window: window.whole(),
@@ -199,9 +223,33 @@ impl Coordinator {
             cost,
             trace_id: trace_id_for(&incident.id),
             decisions: Vec::new(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            elapsed_ms: 0,
             llm: None,
+        };
+        if let Some(llm) = &self.llm {
+            emit(ProgressEvent::Consulting {
+                provider: llm.model().provider().to_string(),
+                model: llm.model().model().to_string(),
+            });
+            llm.analyse(
+                &mut inv,
+                &AnalysisEnv {
+                    sources: &ctx.sources,
+                    window,
+                    step_ms,
+                    graph: &ctx.graph,
+                    services: &ctx.services,
+                    expertise: &expertise,
+                    tolerance_ms: 2 * step_ms.max(30_000),
+                    budget: &budget,
+                    deadline: Some(deadline.into_std()),
+                },
+            )
+            .await;
         }
+        inv.timeline = timeline(incident, &inv.observations, &inv.hypotheses);
+        inv.elapsed_ms = started.elapsed().as_millis() as u64;
+        inv
     }
 
     /// The call graph and service list, from the traces and metrics sources. Failures

@@ -429,3 +429,100 @@ impl ChangeSource for FakeChanges {
             .collect())
     }
 }
+
+/// A scripted language model for tests of the LLM steps: answers come from a queue in
+/// order (text or an error), then a fixed fallback answer; every request is kept for
+/// inspection. Tokens are counted with [`crate::llm::approximate_tokens`]; the usage it
+/// reports is the count plus the answer's length / 4, or nothing when told so.
+#[derive(Debug, Default)]
+pub struct ScriptedModel {
+    model: String,
+    answers: Mutex<std::collections::VecDeque<Result<String, crate::llm::LlmError>>>,
+    fallback: Option<String>,
+    report_usage: bool,
+    requests: Mutex<Vec<crate::llm::ChatRequest>>,
+}
+
+impl ScriptedModel {
+    /// A model named `model` (priced by that name) that reports usage.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            report_usage: true,
+            ..Self::default()
+        }
+    }
+    /// Queue an answer.
+    pub fn answer(self, text: impl Into<String>) -> Self {
+        self.answers
+            .lock()
+            .expect("scripted lock")
+            .push_back(Ok(text.into()));
+        self
+    }
+    /// Queue a failure.
+    pub fn fail(self, error: crate::llm::LlmError) -> Self {
+        self.answers
+            .lock()
+            .expect("scripted lock")
+            .push_back(Err(error));
+        self
+    }
+    /// The answer once the queue is empty (without one, an empty queue is an error).
+    pub fn otherwise(mut self, text: impl Into<String>) -> Self {
+        self.fallback = Some(text.into());
+        self
+    }
+    /// Report no usage (the engine must fall back to its own count).
+    pub fn without_usage(mut self) -> Self {
+        self.report_usage = false;
+        self
+    }
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<crate::llm::ChatRequest> {
+        self.requests.lock().expect("scripted lock").clone()
+    }
+}
+
+#[async_trait]
+impl crate::llm::LanguageModel for ScriptedModel {
+    fn provider(&self) -> &str {
+        "scripted"
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn count_prompt_tokens(&self, request: &crate::llm::ChatRequest) -> u64 {
+        crate::llm::approximate_tokens(request)
+    }
+    async fn complete(
+        &self,
+        request: &crate::llm::ChatRequest,
+    ) -> Result<crate::llm::ChatResponse, crate::llm::LlmError> {
+        self.requests
+            .lock()
+            .expect("scripted lock")
+            .push(request.clone());
+        let next = self.answers.lock().expect("scripted lock").pop_front();
+        let text = match next {
+            Some(answer) => answer?,
+            None => self
+                .fallback
+                .clone()
+                .ok_or_else(|| crate::llm::LlmError::Unavailable {
+                    provider: "scripted".into(),
+                    detail: "no scripted answer left".into(),
+                })?,
+        };
+        let usage = self.report_usage.then(|| crate::llm::Usage {
+            prompt_tokens: crate::llm::approximate_tokens(request),
+            completion_tokens: (text.len() as u64).div_ceil(4),
+        });
+        Ok(crate::llm::ChatResponse {
+            content: text,
+            usage,
+            model: self.model.clone(),
+            finish_reason: Some("stop".into()),
+        })
+    }
+}

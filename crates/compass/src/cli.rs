@@ -260,6 +260,9 @@ pub async fn investigate_sources(
                 ));
             }
             ProgressEvent::Orienting => pb.set_message("merging, disproving and ranking"),
+            ProgressEvent::Consulting { provider, model } => {
+                pb.set_message(format!("asking {provider}/{model} (within budget)"))
+            }
         })
     };
     let inv = coordinator

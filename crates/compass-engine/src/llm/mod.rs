@@ -7,11 +7,14 @@
 //! investigation's budget, and falls back to the deterministic result (saying why)
 //! when the model is unavailable, too expensive, or answers nonsense.
 
+pub mod analyst;
+pub mod digest;
 pub mod ledger;
 pub mod output;
 pub mod pricing;
 pub mod queries;
 
+pub use analyst::{AnalysisEnv, AnalystConfig, LlmAnalyst};
 pub use ledger::{CallOutcome, CostLedger, LedgerEntry, LedgerError, MemoryLedger, utc_day};
 pub use pricing::{Price, PriceTable};
 
