@@ -19,6 +19,7 @@
 //!
 //! The full reference is docs/configuration.md.
 
+pub mod llm;
 mod presets;
 mod sources;
 
@@ -55,6 +56,7 @@ struct ConfigFile {
     metrics: MetricsSection,
     #[serde(default)]
     sources: BTreeMap<String, SourceSection>,
+    llm: Option<llm::LlmSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +187,8 @@ pub struct Settings {
     /// Alert labels that name the service, first present wins.
     pub alert_service_labels: Vec<String>,
     pub sources: Vec<SourceSettings>,
+    /// The `[llm]` section; `None`: no model.
+    pub llm: Option<llm::LlmSettings>,
 }
 
 /// One validated source.
@@ -278,11 +282,17 @@ impl Settings {
                 .map_err(|m| err(format!("[sources.{name}] {m}")))?;
             sources.push(s);
         }
+        let llm = raw
+            .llm
+            .map(|l| llm::validate(l, &catalog.service_label, base_dir))
+            .transpose()
+            .map_err(|m| err(format!("[llm] {m}")))?;
         Ok(Self {
             origin: origin.to_string(),
             catalog,
             alert_service_labels,
             sources,
+            llm,
         })
     }
 
