@@ -61,7 +61,8 @@ impl FileLedger {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LedgerError(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut line = serde_json::to_string(entry).map_err(|e| self.err("cannot encode for", e))?;
+        let mut line =
+            serde_json::to_string(entry).map_err(|e| self.err("cannot encode for", e))?;
         line.push('\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -151,7 +152,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/ledger.jsonl");
         let l = FileLedger::new(&path);
-        assert!(l.entries(TimeRange::new(0, i64::MAX)).await.unwrap().is_empty());
+        assert!(
+            l.entries(TimeRange::new(0, i64::MAX))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         l.record(&entry(2_000, 0.25)).await.unwrap();
         l.record(&entry(1_000, 0.5)).await.unwrap();
         // A crash mid-write leaves a torn line; later entries still count.
