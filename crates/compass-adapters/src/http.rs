@@ -467,7 +467,7 @@ fn backend_message(body: &[u8]) -> Option<String> {
 }
 
 /// The first 200 characters of a body, on one line.
-fn snippet(body: &[u8]) -> String {
+pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut s: String = one_line.chars().take(200).collect();
@@ -482,7 +482,7 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// The innermost error's message (reqwest's outer message is generic).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
