@@ -4,6 +4,7 @@
 
 use crate::report::{self, RenderOptions};
 use anyhow::{Context, Result};
+use compass_adapters::config::llm::LlmSettings;
 use compass_adapters::{BundleSource, read_truth};
 use compass_core::{Incident, Investigation, InvestigationStatus};
 use compass_engine::{
@@ -33,7 +34,12 @@ pub struct RunSettings {
     pub top: usize,
     pub agent_timeout: Duration,
     pub deadline: Duration,
+    /// Maximum LLM spend per investigation (`--budget`); `None`: the `[llm]` default.
     pub budget_usd: Option<f64>,
+    /// The model to consult after the deterministic steps; `None`: no LLM steps.
+    pub llm: Option<LlmSettings>,
+    /// `--no-llm`: ignore any configured model.
+    pub no_llm: bool,
     pub color: bool,
 }
 
@@ -189,11 +195,15 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<()> {
 }
 
 fn coordinator(settings: &RunSettings, sources: SourceSetup) -> Coordinator {
+    let llm = settings.llm.as_ref().filter(|_| !settings.no_llm);
+    let max_usd = settings
+        .budget_usd
+        .or_else(|| llm.map(|l| l.budget_usd.unwrap_or(crate::llm::DEFAULT_BUDGET_USD)));
     let mut config = CoordinatorConfig {
         agent_timeout: settings.agent_timeout,
         deadline: settings.deadline,
         budget: BudgetLimits {
-            max_usd: settings.budget_usd,
+            max_usd,
             max_tokens: None,
         },
         ..Default::default()
@@ -202,7 +212,19 @@ fn coordinator(settings: &RunSettings, sources: SourceSetup) -> Coordinator {
     if let Some(call_timeout) = sources.call_timeout {
         config.breaker.call_timeout = call_timeout;
     }
-    Coordinator::new(compass_engine::agents::all(), config)
+    let coordinator = Coordinator::new(compass_engine::agents::all(), config);
+    let Some(llm) = llm else {
+        return coordinator;
+    };
+    // A model that cannot be set up (no key, bad URL) never stops an investigation:
+    // it runs without the LLM steps and says so.
+    match crate::llm::analyst(llm) {
+        Ok(analyst) => coordinator.with_llm(analyst),
+        Err(e) => {
+            eprintln!("warning: investigating without the LLM steps: {e:#}");
+            coordinator
+        }
+    }
 }
 
 /// What the coordinator needs to know about the data sources.

@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod eval;
 pub mod live;
+pub mod llm;
 pub mod report;

@@ -95,6 +95,12 @@ pub async fn investigate(req: &LiveRequest, run: &RunSettings) -> Result<Outcome
         catalog: settings.catalog.clone(),
         call_timeout: Some(settings.worst_case_call()),
     };
+    // The config file's [llm] applies unless --llm-config or --no-llm says otherwise.
+    let mut run = run.clone();
+    if run.llm.is_none() && !run.no_llm {
+        run.llm = settings.llm.clone();
+    }
+    let run = &run;
     let inv = match &req.record {
         Some(dir) => {
             let (recording, recorder) = compass_adapters::record::record(&sources);

@@ -1,4 +1,5 @@
-//! The `compass` command line: `demo`, `simulate` and `investigate`.
+//! The `compass` command line: `demo`, `simulate`, `investigate`, `eval`, `bench`,
+//! `config check`, `llm check` and `cost`.
 //!
 //! Exit codes (also in the README): 0 the investigation completed; 1 it could not run
 //! (bad input: a missing or corrupt bundle, an unwritable output); 2 a usage error;
@@ -45,6 +46,47 @@ enum Command {
     /// Work with `compass.toml`.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with the configured language model.
+    #[command(subcommand)]
+    Llm(LlmCommand),
+    /// LLM spend from the cost ledger, by day, model, step and investigation.
+    Cost(CostArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum LlmCommand {
+    /// Make one tiny call through the `[llm]` provider; print latency, tokens and cost.
+    Check(LlmCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct LlmCheckArgs {
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "COMPASS_CONFIG",
+        default_value = "compass.toml"
+    )]
+    config: PathBuf,
+    /// Disable colors.
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Debug, Args)]
+struct CostArgs {
+    /// How many UTC days to include, today counted.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    days: u32,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Read `daily_budget_usd` from this file's `[llm]` to show each day's share.
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Disable colors.
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +211,13 @@ struct RunArgs {
     /// Maximum LLM spend for this investigation, USD.
     #[arg(long, value_name = "USD", env = "COMPASS_BUDGET")]
     budget: Option<f64>,
+    /// Use the `[llm]` section of this file (live investigations default to the
+    /// `--config` file's).
+    #[arg(long, value_name = "FILE", env = "COMPASS_LLM_CONFIG")]
+    llm_config: Option<PathBuf>,
+    /// Run without the LLM steps even when one is configured.
+    #[arg(long, conflicts_with = "llm_config")]
+    no_llm: bool,
     /// Disable colors (also off when stdout is not a terminal or NO_COLOR is set).
     #[arg(long)]
     no_color: bool,
@@ -242,7 +291,7 @@ struct InvestigateArgs {
 }
 
 impl RunArgs {
-    fn settings(&self) -> Result<cli::RunSettings, UsageError> {
+    fn settings(&self) -> Result<cli::RunSettings> {
         let secs = |name: &str, v: f64| {
             std::time::Duration::try_from_secs_f64(v)
                 .ok()
@@ -258,14 +307,21 @@ impl RunArgs {
         {
             return Err(UsageError(format!(
                 "--budget must be a non-negative amount in USD, got {b}"
-            )));
+            ))
+            .into());
         }
+        let llm = match &self.llm_config {
+            Some(path) if !self.no_llm => Some(compass::llm::load_llm_settings(path)?),
+            _ => None,
+        };
         Ok(cli::RunSettings {
             format: self.format.into(),
             top: self.top.max(1),
             agent_timeout: secs("agent-timeout", self.agent_timeout)?,
             deadline: secs("deadline", self.deadline)?,
             budget_usd: self.budget,
+            llm,
+            no_llm: self.no_llm,
             color: !self.no_color && cli::stdout_supports_color(),
         })
     }
@@ -338,6 +394,16 @@ fn run(args: Cli) -> Result<Outcome> {
             std::time::Duration::from_secs(a.window.max(60)),
             !a.no_color && cli::stdout_supports_color(),
         )),
+        Command::Llm(LlmCommand::Check(a)) => runtime.block_on(compass::llm::check(
+            &a.config,
+            !a.no_color && cli::stdout_supports_color(),
+        )),
+        Command::Cost(a) => compass::llm::cost(
+            a.days,
+            a.json,
+            a.config.as_deref(),
+            !a.no_color && cli::stdout_supports_color(),
+        ),
         Command::Eval(EvalCommand::Loghub(a)) => {
             cli::eval_loghub(&a.data, &a.systems, a.format.as_deref(), &a.out)?;
             Ok(Outcome::Done)

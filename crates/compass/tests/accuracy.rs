@@ -13,6 +13,8 @@ fn settings() -> RunSettings {
         agent_timeout: Duration::from_secs(120),
         deadline: Duration::from_secs(300),
         budget_usd: None,
+        llm: None,
+        no_llm: false,
         color: false,
     }
 }

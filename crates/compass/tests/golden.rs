@@ -21,6 +21,8 @@ async fn db_pool_exhaustion_seed_7_report() {
         agent_timeout: Duration::from_secs(120),
         deadline: Duration::from_secs(300),
         budget_usd: None,
+        llm: None,
+        no_llm: false,
         color: false,
     };
     let mut inv = run_bundle(tmp.path(), &settings).await.unwrap();

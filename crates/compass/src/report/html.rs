@@ -8,12 +8,13 @@
 
 use super::svg::{self, Marker};
 use super::{
-    DEFAULT_TOP, EventKind, file_lines, is_ruled_out, label, leading, percent, strongest,
+    DEFAULT_TOP, EventKind, file_lines, is_ruled_out, label, leading, llm_text, percent, strongest,
     timeline_events, unit, utc, utc_span, utc_time,
 };
 use compass_core::model::{
-    AgentRun, AgentStatus, DisproofOutcome, EpochMs, Evidence, Hypothesis, HypothesisStatus,
-    Investigation, InvestigationStatus, Locator, Sample, Severity, Stance,
+    AgentRun, AgentStatus, DisproofOutcome, EpochMs, Evidence, FollowUpOutcome, Hypothesis,
+    HypothesisStatus, Investigation, InvestigationStatus, LlmReport, Locator, Sample, Severity,
+    Stance,
 };
 use std::fmt::Write;
 
@@ -48,6 +49,9 @@ pub fn html(inv: &Investigation) -> String {
     header(&mut page, inv);
     timeline(&mut page, inv);
     hypotheses(&mut page, inv);
+    if let Some(report) = &inv.llm {
+        llm(&mut page, report);
+    }
     agents(&mut page, inv);
     let _ = write!(
         page,
@@ -372,6 +376,54 @@ fn evidence_item(page: &mut String, e: &Evidence, alert: EpochMs, onset: EpochMs
         }
     }
     page.push_str("</li>\n");
+}
+
+fn llm(page: &mut String, report: &LlmReport) {
+    let _ = writeln!(
+        page,
+        "<h2>LLM analysis</h2>\n<section class=\"card\">\n<p class=\"muted mono\">{}</p>",
+        escape(&llm_text::headline(report))
+    );
+    if let Some(summary) = &report.summary {
+        let _ = writeln!(page, "<blockquote>{}</blockquote>", escape(summary));
+    }
+    if !report.added_hypotheses.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p>Hypotheses the model added: {}</p>",
+            chips(&report.added_hypotheses)
+        );
+    }
+    if !report.follow_ups.is_empty() {
+        page.push_str("<table><tr><th>Follow-up query</th><th>Outcome</th><th>Result</th></tr>\n");
+        for f in &report.follow_ups {
+            let tone = match f.outcome {
+                FollowUpOutcome::Ran => "ok",
+                FollowUpOutcome::Skipped => "info",
+                _ => "bad",
+            };
+            let _ = writeln!(
+                page,
+                "<tr><td class=\"mono\">{} {}</td><td><span class=\"pill {tone}\">{}</span></td><td>{}</td></tr>",
+                escape(&f.language),
+                escape(&f.query),
+                llm_text::follow_up_outcome(f),
+                escape(&f.detail)
+            );
+        }
+        page.push_str("</table>\n");
+    }
+    if let Some(r) = llm_text::redactions(report) {
+        let _ = writeln!(page, "<p class=\"muted\">🔒 {}</p>", escape(&r));
+    }
+    for f in &report.fallbacks {
+        let _ = writeln!(
+            page,
+            "<p class=\"warn\">Fell back to the deterministic result: {}</p>",
+            escape(f)
+        );
+    }
+    page.push_str("</section>\n");
 }
 
 fn agents(page: &mut String, inv: &Investigation) {

@@ -37,6 +37,7 @@ pub fn json(inv: &Investigation) -> Value {
             "service": e.service,
         })).collect::<Vec<_>>(),
         "elapsed_ms": inv.elapsed_ms,
+        "llm": inv.llm,
     })
 }
 

@@ -7,11 +7,13 @@
 //! is longer than any backtick run inside.
 
 use super::{
-    DEFAULT_TOP, EventKind, file_lines, is_ruled_out, label, leading, percent, root_cause_text,
-    strongest, timeline_events, utc, utc_span, utc_time,
+    DEFAULT_TOP, EventKind, file_lines, is_ruled_out, label, leading, llm_text, percent,
+    root_cause_text, strongest, timeline_events, utc, utc_span, utc_time,
 };
 use chrono::DateTime;
-use compass_core::model::{Evidence, Hypothesis, Investigation, Locator, Sample, Stance};
+use compass_core::model::{
+    Evidence, Hypothesis, Investigation, LlmReport, Locator, Sample, Stance,
+};
 use std::fmt::Write;
 
 /// Renders the investigation as a Markdown post-mortem draft.
@@ -23,6 +25,9 @@ pub fn markdown(inv: &Investigation) -> String {
     timeline(&mut md, inv);
     analysis(&mut md, inv);
     ruled_out(&mut md, inv);
+    if let Some(report) = &inv.llm {
+        llm(&mut md, report);
+    }
     agent_runs(&mut md, inv);
     next_steps(&mut md, inv);
     action_items(&mut md);
@@ -398,6 +403,41 @@ fn ruled_out(md: &mut String, inv: &Investigation) {
         let _ = writeln!(md, "Nothing was ruled out.");
     }
     md.push('\n');
+}
+
+fn llm(md: &mut String, report: &LlmReport) {
+    let _ = writeln!(md, "## LLM analysis\n");
+    let _ = writeln!(md, "{}\n", text(&llm_text::headline(report)));
+    if let Some(summary) = &report.summary {
+        let _ = writeln!(md, "> {}\n", text(summary));
+    }
+    if !report.added_hypotheses.is_empty() {
+        let ids: Vec<String> = report.added_hypotheses.iter().map(|h| code(h)).collect();
+        let _ = writeln!(md, "Hypotheses the model added: {}\n", ids.join(", "));
+    }
+    if !report.follow_ups.is_empty() {
+        let _ = writeln!(md, "| Follow-up query | Outcome | Result |\n|---|---|---|");
+        for f in &report.follow_ups {
+            let _ = writeln!(
+                md,
+                "| {} {} | {} | {} |",
+                f.language,
+                code(&f.query).replace('|', "\\|"),
+                llm_text::follow_up_outcome(f),
+                text(&f.detail).replace('|', "\\|")
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(r) = llm_text::redactions(report) {
+        let _ = writeln!(md, "{}.\n", text(&r));
+    }
+    for f in &report.fallbacks {
+        let _ = writeln!(md, "- Fell back to the deterministic result: {}", text(f));
+    }
+    if !report.fallbacks.is_empty() {
+        md.push('\n');
+    }
 }
 
 fn agent_runs(md: &mut String, inv: &Investigation) {

@@ -285,3 +285,73 @@ mod tests {
         assert_eq!(label(&HypothesisStatus::RequiresHuman), "requires_human");
     }
 }
+
+/// What the model did, in the words every renderer uses.
+mod llm_text {
+    use compass_core::model::{FollowUp, FollowUpOutcome, LlmReport};
+
+    /// `openai/gpt-4o-mini · 3 calls · 2,140 tokens · $0.0009`.
+    pub(super) fn headline(report: &LlmReport) -> String {
+        let cost = report.cost();
+        format!(
+            "{}/{} · {} call{} · {} tokens · ${:.4}",
+            report.provider,
+            report.model,
+            report.calls.len(),
+            if report.calls.len() == 1 { "" } else { "s" },
+            thousands(cost.prompt_tokens + cost.completion_tokens),
+            cost.usd
+        )
+    }
+
+    /// `5 items redacted before anything left the machine: 3 email, 2 ip`, or `None`.
+    pub(super) fn redactions(report: &LlmReport) -> Option<String> {
+        let total = report.redaction_total();
+        (total > 0).then(|| {
+            let kinds: Vec<String> = report
+                .redactions
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            format!(
+                "{total} item{} redacted before anything left the machine: {}",
+                if total == 1 { "" } else { "s" },
+                kinds.join(", ")
+            )
+        })
+    }
+
+    /// `ran`, `rejected`, ... for a follow-up.
+    pub(super) fn follow_up_outcome(f: &FollowUp) -> &'static str {
+        match f.outcome {
+            FollowUpOutcome::Ran => "ran",
+            FollowUpOutcome::Rejected => "rejected",
+            FollowUpOutcome::Failed => "failed",
+            FollowUpOutcome::Skipped => "skipped",
+        }
+    }
+
+    fn thousands(n: u64) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn thousands_groups_digits() {
+            assert_eq!(super::thousands(0), "0");
+            assert_eq!(super::thousands(999), "999");
+            assert_eq!(super::thousands(1234), "1,234");
+            assert_eq!(super::thousands(1_234_567), "1,234,567");
+        }
+    }
+}

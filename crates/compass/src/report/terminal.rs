@@ -8,16 +8,16 @@
 //! only after the plain text has been laid out, so colour never changes the layout.
 
 use super::{
-    RenderOptions, STRONGEST_EVIDENCE, label, locator_text, percent, root_cause_text, strongest,
-    unit, utc, utc_span, utc_time,
+    RenderOptions, STRONGEST_EVIDENCE, label, llm_text, locator_text, percent, root_cause_text,
+    strongest, unit, utc, utc_span, utc_time,
 };
 use anstyle::{AnsiColor, Style};
 use comfy_table::{
     Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, presets,
 };
 use compass_core::model::{
-    AgentRun, AgentStatus, DisproofOutcome, Evidence, Hypothesis, HypothesisStatus, Investigation,
-    InvestigationStatus, Severity, Stance,
+    AgentRun, AgentStatus, DisproofOutcome, Evidence, FollowUpOutcome, Hypothesis,
+    HypothesisStatus, Investigation, InvestigationStatus, LlmReport, Severity, Stance,
 };
 use textwrap::WordSplitter;
 use unicode_width::UnicodeWidthStr;
@@ -49,6 +49,10 @@ pub fn terminal(inv: &Investigation, opts: &RenderOptions) -> String {
     out.blank();
     hypotheses(&mut out, inv, opts.top);
     out.blank();
+    if let Some(report) = &inv.llm {
+        llm(&mut out, report);
+        out.blank();
+    }
     agents(&mut out, inv);
     let mut text = out.lines.join("\n");
     text.push('\n');
@@ -316,6 +320,41 @@ fn evidence_item(out: &mut Out, evidence: &Evidence) {
         out.paint(DIM, &where_from)
     );
     out.push(line);
+}
+
+/// What the model added: its summary, hypotheses, follow-up queries, redactions and
+/// the steps that fell back.
+fn llm(out: &mut Out, report: &LlmReport) {
+    out.rule(&format!("LLM · {}", llm_text::headline(report)));
+    if let Some(summary) = &report.summary {
+        out.wrapped("  ", 2, summary, Style::new());
+    }
+    if !report.added_hypotheses.is_empty() {
+        let line = format!("added hypotheses: {}", report.added_hypotheses.join(", "));
+        out.wrapped("  + ", 4, &line, CYAN);
+    }
+    for f in &report.follow_ups {
+        let (mark, style) = match f.outcome {
+            FollowUpOutcome::Ran => ("  ✓ ", GREEN),
+            FollowUpOutcome::Rejected | FollowUpOutcome::Failed => ("  ✗ ", RED),
+            FollowUpOutcome::Skipped => ("  · ", DIM),
+        };
+        let head = format!(
+            "{} {}: {}",
+            f.language,
+            llm_text::follow_up_outcome(f),
+            truncate(&f.query, out.width.saturating_sub(24))
+        );
+        let mark = out.paint(style, mark.trim_end());
+        out.wrapped(&format!("{mark} "), 4, &head, Style::new());
+        out.wrapped("    ", 4, &f.detail, DIM);
+    }
+    if let Some(r) = llm_text::redactions(report) {
+        out.wrapped("  ⚿ ", 4, &r, DIM);
+    }
+    for f in &report.fallbacks {
+        out.wrapped("  ! ", 4, &format!("fell back: {f}"), YELLOW);
+    }
 }
 
 fn agents(out: &mut Out, inv: &Investigation) {
