@@ -495,10 +495,21 @@ pub async fn eval_nezha(
     days: &[String],
     out: &Path,
     reports: Option<&Path>,
+    llm: Option<&LlmSettings>,
+    budget_usd: Option<f64>,
 ) -> Result<()> {
     use crate::eval::nezha;
+    let llm = match llm {
+        Some(settings) => Some((
+            crate::llm::analyst(settings)?,
+            budget_usd
+                .or(settings.budget_usd)
+                .unwrap_or(crate::llm::DEFAULT_BUDGET_USD),
+        )),
+        None => None,
+    };
     let pb = progress_bar(0, "cases");
-    let lines = nezha::run(data, days, out, reports, |done, total, line| {
+    let lines = nezha::run(data, days, out, reports, llm, |done, total, line| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);
         let top = line.ranking.first().map_or("-", |r| r.service.as_str());
@@ -572,6 +583,22 @@ pub async fn eval_nezha(
         nezha::quantile(&times, 0.5),
         nezha::quantile(&times, 0.95)
     );
+    let used: Vec<&nezha::LlmCase> = lines.iter().filter_map(|l| l.llm.as_ref()).collect();
+    if !used.is_empty() {
+        let prompt: Vec<u64> = used.iter().map(|c| c.prompt_tokens).collect();
+        println!(
+            "LLM: {} calls ({} ok), prompt tokens per case median {} max {}, {} completion \
+             tokens, ${:.4} in all, {} hypotheses added, {} step fallbacks",
+            used.iter().map(|c| c.calls).sum::<usize>(),
+            used.iter().map(|c| c.ok_calls).sum::<usize>(),
+            nezha::quantile(&prompt, 0.5),
+            prompt.iter().max().copied().unwrap_or(0),
+            used.iter().map(|c| c.completion_tokens).sum::<u64>(),
+            used.iter().map(|c| c.usd).sum::<f64>(),
+            used.iter().map(|c| c.added_hypotheses).sum::<usize>(),
+            used.iter().map(|c| c.fallbacks).sum::<usize>(),
+        );
+    }
     Ok(())
 }
 

@@ -158,6 +158,12 @@ struct NezhaArgs {
     /// Also write each case's investigation report (Markdown) into this folder.
     #[arg(long, value_name = "DIR")]
     reports: Option<PathBuf>,
+    /// Run the LLM steps too, with the `[llm]` section of this file.
+    #[arg(long, value_name = "FILE")]
+    llm_config: Option<PathBuf>,
+    /// LLM budget per case, USD (default: the file's `budget_usd`).
+    #[arg(long, value_name = "USD", requires = "llm_config")]
+    budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -409,11 +415,18 @@ fn run(args: Cli) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         Command::Eval(EvalCommand::Nezha(a)) => {
+            let llm = a
+                .llm_config
+                .as_deref()
+                .map(compass::llm::load_llm_settings)
+                .transpose()?;
             runtime.block_on(cli::eval_nezha(
                 &a.data,
                 &a.days,
                 &a.out,
                 a.reports.as_deref(),
+                llm.as_ref(),
+                a.budget,
             ))?;
             Ok(Outcome::Done)
         }

@@ -68,6 +68,12 @@ pub fn build(settings: &LlmSettings) -> Result<Arc<dyn LanguageModel>, LlmError>
     }
 }
 
+#[cfg(feature = "local-llm")]
+fn build_local(settings: &LlmSettings) -> Result<Arc<dyn LanguageModel>, LlmError> {
+    local::LocalModel::load(settings).map(|m| Arc::new(m) as Arc<dyn LanguageModel>)
+}
+
+#[cfg(not(feature = "local-llm"))]
 fn build_local(_settings: &LlmSettings) -> Result<Arc<dyn LanguageModel>, LlmError> {
     Err(LlmError::Config {
         provider: "local".into(),

@@ -11,6 +11,7 @@
 use anyhow::{Context, Result};
 use compass_adapters::nezha::{self, NezhaDay, NezhaLabel};
 use compass_core::{Incident, IncidentOrigin, Investigation, Severity};
+use compass_engine::llm::LlmAnalyst;
 use compass_engine::{Coordinator, CoordinatorConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,38 @@ pub struct CaseLine {
     pub inject_time: String,
     pub ranking: Vec<Ranked>,
     pub elapsed_ms: u64,
+    /// What the LLM steps cost, when a model was configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmCase>,
+}
+
+/// One case's LLM use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmCase {
+    pub calls: usize,
+    pub ok_calls: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub usd: f64,
+    pub added_hypotheses: usize,
+    pub fallbacks: usize,
+}
+
+impl LlmCase {
+    fn of(inv: &Investigation) -> Option<Self> {
+        inv.llm.as_ref().map(|r| {
+            let cost = r.cost();
+            LlmCase {
+                calls: r.calls.len(),
+                ok_calls: r.calls.iter().filter(|c| c.outcome == "ok").count(),
+                prompt_tokens: cost.prompt_tokens,
+                completion_tokens: cost.completion_tokens,
+                usd: cost.usd,
+                added_hypotheses: r.added_hypotheses.len(),
+                fallbacks: r.fallbacks.len(),
+            }
+        })
+    }
 }
 
 /// The investigation settings of the evaluation.
@@ -88,12 +121,14 @@ pub fn ranking(inv: &Investigation) -> Vec<Ranked> {
 }
 
 /// Investigate every case of `days` (all days when empty), writing one JSON line per
-/// case to `out`; `progress` hears about each finished case.
+/// case to `out`; `progress` hears about each finished case. With `llm` (an analyst and
+/// the per-case budget), every case also runs the LLM steps.
 pub async fn run(
     data: &Path,
     days: &[String],
     out: &Path,
     reports: Option<&Path>,
+    llm: Option<(Arc<LlmAnalyst>, f64)>,
     mut progress: impl FnMut(usize, usize, &CaseLine),
 ) -> Result<Vec<CaseLine>> {
     let days = match days.is_empty() {
@@ -117,7 +152,14 @@ pub async fn run(
             .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
     }
     let total: usize = loaded.iter().map(|d| d.cases.len()).sum();
-    let coordinator = Coordinator::new(compass_engine::agents::all(), config());
+    let coordinator = match llm {
+        Some((analyst, budget_usd)) => {
+            let mut config = config();
+            config.budget.max_usd = Some(budget_usd);
+            Coordinator::new(compass_engine::agents::all(), config).with_llm(analyst)
+        }
+        None => Coordinator::new(compass_engine::agents::all(), config()),
+    };
     let mut lines = Vec::new();
     for day in loaded {
         for (i, case) in day.cases.iter().enumerate() {
@@ -139,6 +181,7 @@ pub async fn run(
                 inject_time: case.inject_time.clone(),
                 ranking: ranking(&inv),
                 elapsed_ms: started.elapsed().as_millis() as u64,
+                llm: LlmCase::of(&inv),
             };
             if let Some(dir) = reports {
                 let path = dir.join(format!("{}-{:02}.md", day.day, i + 1));
@@ -299,6 +342,7 @@ mod tests {
                 })
                 .collect(),
             elapsed_ms: 1,
+            llm: None,
         }
     }
 
