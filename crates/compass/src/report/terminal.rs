@@ -350,7 +350,7 @@ fn llm(out: &mut Out, report: &LlmReport) {
         out.wrapped("    ", 4, &f.detail, DIM);
     }
     if let Some(r) = llm_text::redactions(report) {
-        out.wrapped("  ⚿ ", 4, &r, DIM);
+        out.wrapped("  ✂ ", 4, &r, DIM);
     }
     for f in &report.fallbacks {
         out.wrapped("  ! ", 4, &format!("fell back: {f}"), YELLOW);
