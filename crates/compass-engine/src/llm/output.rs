@@ -71,9 +71,26 @@ pub struct ValidationContext {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid(pub Vec<String>);
 
+/// How many problems a message lists (the rest are counted).
+const SHOWN_PROBLEMS: usize = 8;
+
 impl std::fmt::Display for Invalid {
+    /// Each distinct problem once, at most [`SHOWN_PROBLEMS`] of them: a model that
+    /// repeats one mistake fifty times gets a short repair prompt and a short report.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("; "))
+        let mut seen = std::collections::BTreeSet::new();
+        let distinct: Vec<&str> = self
+            .0
+            .iter()
+            .map(String::as_str)
+            .filter(|p| seen.insert(*p))
+            .collect();
+        let shown = distinct.len().min(SHOWN_PROBLEMS);
+        f.write_str(&distinct[..shown].join("; "))?;
+        if distinct.len() > shown {
+            write!(f, "; (+{} more)", distinct.len() - shown)?;
+        }
+        Ok(())
     }
 }
 
@@ -262,6 +279,14 @@ pub fn parse_summary(text: &str) -> Result<Summary, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_are_listed_once_and_capped() {
+        let mut problems: Vec<String> = vec!["a".into(); 5];
+        problems.extend((0..10).map(|i| format!("p{i}")));
+        let text = Invalid(problems).to_string();
+        assert_eq!(text, "a; p0; p1; p2; p3; p4; p5; p6; (+3 more)");
+    }
 
     fn ctx() -> ValidationContext {
         ValidationContext {
