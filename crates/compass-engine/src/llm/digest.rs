@@ -69,6 +69,18 @@ pub fn fault_kind_names() -> Vec<&'static str> {
         .collect()
 }
 
+/// The observations the digest shows: the most confident first (ties by id).
+fn strongest(observations: &[Observation]) -> Vec<&Observation> {
+    let mut obs: Vec<&Observation> = observations.iter().collect();
+    obs.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    obs.truncate(MAX_OBSERVATIONS);
+    obs
+}
+
 /// Render and redact the digest.
 pub fn digest(input: &DigestInput<'_>, redactor: &Redactor) -> Digest {
     let inc = input.incident;
@@ -104,33 +116,53 @@ pub fn digest(input: &DigestInput<'_>, redactor: &Redactor) -> Digest {
             .join(", ")
     );
 
-    let edges: Vec<String> = input
-        .graph
-        .edges
+    // The call graph near the suspects: edges touching a service the alert names or a
+    // shown observation or hypothesis is about come first; grouped by caller
+    // (`a->b,c`), which says the same in far fewer tokens.
+    let mut suspects: std::collections::BTreeSet<&str> = input
+        .hypotheses
         .iter()
-        .take(MAX_EDGES)
-        .map(|(a, b)| format!("{a}->{b}"))
+        .take(MAX_HYPOTHESES)
+        .map(|h| h.root_cause.service.as_str())
         .collect();
-    if !edges.is_empty() {
+    suspects.extend(inc.affected_services.iter().map(String::as_str));
+    suspects.extend(
+        strongest(input.observations)
+            .into_iter()
+            .map(|o| o.subject.service.as_str()),
+    );
+    let touches =
+        |(a, b): &&(String, String)| suspects.contains(a.as_str()) || suspects.contains(b.as_str());
+    let mut near: Vec<&(String, String)> = input.graph.edges.iter().filter(touches).collect();
+    near.extend(input.graph.edges.iter().filter(|e| !touches(e)));
+    near.truncate(MAX_EDGES);
+    near.sort();
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (a, b) in &near {
+        match grouped.last_mut() {
+            Some((caller, callees)) if *caller == a.as_str() => callees.push(b.as_str()),
+            _ => grouped.push((a.as_str(), vec![b.as_str()])),
+        }
+    }
+    if !grouped.is_empty() {
         let _ = writeln!(
             out,
-            "CALLS ({} edges{}): {}",
+            "CALLS ({} edges{}; caller->callees): {}",
             input.graph.edges.len(),
-            if input.graph.edges.len() > edges.len() {
-                format!(", first {}", edges.len())
+            if input.graph.edges.len() > near.len() {
+                format!(", the {} nearest the suspects", near.len())
             } else {
                 String::new()
             },
-            edges.join(" ")
+            grouped
+                .iter()
+                .map(|(a, bs)| format!("{a}->{}", bs.join(",")))
+                .collect::<Vec<_>>()
+                .join("; ")
         );
     }
 
-    let mut obs: Vec<&Observation> = input.observations.iter().collect();
-    obs.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    let obs = strongest(input.observations);
     let _ = writeln!(
         out,
         "OBSERVATIONS ({} in all, {} most confident; id | kind | service/component | onset | magnitude | confidence | what it shows):",
@@ -154,7 +186,16 @@ pub fn digest(input: &DigestInput<'_>, redactor: &Redactor) -> Digest {
             offset(o.span.start, t0),
             o.magnitude,
             o.confidence,
-            one_line(&o.evidence.summary, MAX_LINE_CHARS)
+            // The service is in its own column: do not spend tokens on it twice.
+            one_line(
+                o.evidence
+                    .summary
+                    .strip_prefix(o.subject.service.as_str())
+                    .map(str::trim_start)
+                    .filter(|rest| !rest.is_empty())
+                    .unwrap_or(&o.evidence.summary),
+                MAX_LINE_CHARS
+            )
         );
     }
 
@@ -203,4 +244,127 @@ pub fn redact_into(
         *counts.entry(k).or_default() += n;
     }
     r.text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compass_core::redact::RedactionConfig;
+    use compass_core::*;
+
+    fn observation(id: &str, service: &str, confidence: f64, summary: &str) -> Observation {
+        let span = TimeRange::new(1_000, 61_000);
+        Observation {
+            id: id.into(),
+            agent: "test".into(),
+            kind: ObservationKind::ErrorRateSurge,
+            subject: Subject::service(service),
+            span,
+            magnitude: 5.0,
+            confidence,
+            evidence: Evidence {
+                source: "test".into(),
+                locator: Locator::Query {
+                    language: "promql".into(),
+                    query: "up".into(),
+                },
+                time_range: span,
+                sample: Sample::Text {
+                    text: String::new(),
+                },
+                quality: QualityGrade::Direct,
+                stance: Stance::Supports,
+                summary: summary.into(),
+            },
+        }
+    }
+
+    fn incident() -> Incident {
+        Incident {
+            id: "inc-1".into(),
+            title: "checkout errors".into(),
+            severity: Severity::Critical,
+            start: 0,
+            affected_services: vec!["checkout".into()],
+            labels: Default::default(),
+            origin: IncidentOrigin::Cli,
+        }
+    }
+
+    fn render(observations: &[Observation], graph: &CallGraph) -> Digest {
+        let services: Vec<String> = ["checkout", "payments", "db"].map(String::from).into();
+        digest(
+            &DigestInput {
+                incident: &incident(),
+                observations,
+                hypotheses: &[],
+                services: &services,
+                graph,
+            },
+            &Redactor::new(&RedactionConfig::default()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn calls_are_grouped_by_caller_and_the_suspects_neighbourhood_comes_first() {
+        let mut graph = CallGraph::default();
+        graph.add("checkout", "payments");
+        graph.add("checkout", "db");
+        for i in 0..MAX_EDGES + 10 {
+            graph.add(&format!("a{i:03}"), &format!("b{i:03}"));
+        }
+        let obs = [observation("o1", "payments", 0.9, "errors")];
+        let text = render(&obs, &graph).text;
+        let calls = text.lines().find(|l| l.starts_with("CALLS")).unwrap();
+        assert!(
+            calls.contains(&format!(
+                "{} edges, the {MAX_EDGES} nearest the suspects",
+                MAX_EDGES + 12
+            )),
+            "{calls}"
+        );
+        assert!(calls.contains("checkout->db,payments"), "{calls}");
+        let list = calls.split_once("): ").unwrap().1;
+        assert_eq!(
+            list.matches("->").count(),
+            MAX_EDGES - 1,
+            "one group for checkout: {calls}"
+        );
+    }
+
+    #[test]
+    fn observations_are_bounded_strongest_first_and_redacted() {
+        let mut obs: Vec<Observation> = (0..MAX_OBSERVATIONS + 5)
+            .map(|i| observation(&format!("o{i:02}"), "db", i as f64 / 100.0, "slow queries"))
+            .collect();
+        obs.push(observation(
+            "secret",
+            "checkout",
+            0.99,
+            &format!("login failed for ops@example.com {}", "x".repeat(400)),
+        ));
+        let d = render(&obs, &CallGraph::default());
+        let lines: Vec<&str> = d.text.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.starts_with("OBSERVATIONS"))
+            .unwrap();
+        assert!(
+            lines[first + 1].starts_with("secret | "),
+            "{}",
+            lines[first + 1]
+        );
+        assert!(!d.text.contains("ops@example.com"));
+        assert_eq!(d.redactions.get("email"), Some(&1));
+        assert!(lines[first + 1].chars().count() < MAX_LINE_CHARS + 80);
+        let shown = lines
+            .iter()
+            .filter(|l| l.starts_with('o') && l.contains(" | db | "))
+            .count();
+        assert_eq!(shown, MAX_OBSERVATIONS - 1, "the weakest are left out");
+        assert!(
+            !d.text.contains("o00 |"),
+            "the least confident is not shown"
+        );
+    }
 }
