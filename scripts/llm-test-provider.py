@@ -28,7 +28,7 @@ def first_observation(digest):
     for i, line in enumerate(lines):
         if line.startswith("OBSERVATIONS") and i + 1 < len(lines):
             fields = lines[i + 1].split(" | ")
-            if len(fields) >= 7:
+            if len(fields) >= 7 and " " not in fields[0]:
                 return fields[0], fields[2].split("/")[0]
     return None
 
