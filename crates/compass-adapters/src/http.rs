@@ -115,35 +115,20 @@ impl HttpClient {
             source_name: name.to_string(),
             detail,
         };
-        let shown = redact_userinfo(config.base_url.trim());
-        let mut base = Url::parse(config.base_url.trim()).map_err(|e| {
-            bad(format!(
-                "url `{shown}` is not a valid URL ({e}); expected e.g. http://prometheus:9090"
-            ))
-        })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(bad(format!(
-                "url `{shown}` must start with http:// or https://"
-            )));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(bad(
-                "the url holds a user name or password; put credentials in the source's \
-                 `auth` (basic or bearer token) so they never appear in messages or recordings"
-                    .into(),
-            ));
-        }
         for (k, v) in &config.headers {
             reqwest::header::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| bad(format!("header name `{k}` is not a valid HTTP header name")))?;
             reqwest::header::HeaderValue::from_str(v)
                 .map_err(|_| bad(format!("the value of header `{k}` is not valid in HTTP")))?;
         }
-        // Join relative API paths onto the base, keeping any path prefix it has.
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
+        let base = base_url(
+            &config.base_url,
+            "url",
+            "http://prometheus:9090",
+            "put credentials in the source's `auth` (basic or bearer token) so they never \
+             appear in messages or recordings",
+        )
+        .map_err(bad)?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("compass/", env!("CARGO_PKG_VERSION")));
@@ -435,6 +420,36 @@ impl HttpClient {
     }
 }
 
+/// A base URL that API paths are joined onto: `http(s)://`, no credentials in it, and
+/// ending in `/` so any path prefix is kept. Errors name `field`, show an `example`,
+/// and never echo a password; `credentials_hint` says where credentials go instead.
+pub(crate) fn base_url(
+    raw: &str,
+    field: &str,
+    example: &str,
+    credentials_hint: &str,
+) -> Result<Url, String> {
+    let shown = redact_userinfo(raw.trim());
+    let mut base = Url::parse(raw.trim()).map_err(|e| {
+        format!("{field} `{shown}` is not a valid URL ({e}); expected e.g. {example}")
+    })?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(format!(
+            "{field} `{shown}` must start with http:// or https://"
+        ));
+    }
+    if !base.username().is_empty() || base.password().is_some() {
+        return Err(format!(
+            "the {field} holds a user name or password; {credentials_hint}"
+        ));
+    }
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    Ok(base)
+}
+
 /// The largest response body read from a backend.
 pub const MAX_BODY_BYTES: usize = 256 << 20;
 
@@ -450,16 +465,24 @@ fn redact_userinfo(url: &str) -> String {
     }
 }
 
-/// The backend's own error message: Prometheus/Loki JSON `error`/`message`, or the
-/// start of a text body.
-fn backend_message(body: &[u8]) -> Option<String> {
+/// The server's own error message: Prometheus/Loki JSON `error`/`message`/`msg`;
+/// an `error` object as OpenAI and Anthropic send it (`{"error": {"message", "type"}}`,
+/// shown as `message (type)`); or the start of a text body.
+pub(crate) fn backend_message(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        let error = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
         for key in ["error", "message", "msg"] {
-            if let Some(m) = v.get(key).and_then(|m| m.as_str()) {
-                return Some(m.to_string());
+            if let Some(m) = error.get(key).and_then(|m| m.as_str()) {
+                let kind = error
+                    .get("type")
+                    .or_else(|| error.get("code"))
+                    .and_then(|t| t.as_str())
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default();
+                return Some(format!("{m}{kind}"));
             }
         }
     }
@@ -506,6 +529,21 @@ mod tests {
             Some("too many outstanding requests")
         );
         assert_eq!(backend_message(b""), None);
+        let openai = br#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        assert_eq!(
+            backend_message(openai).as_deref(),
+            Some("Incorrect API key provided (invalid_request_error)")
+        );
+        let anthropic =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(
+            backend_message(anthropic).as_deref(),
+            Some("Overloaded (overloaded_error)")
+        );
+        assert_eq!(
+            backend_message(b"<html>bad gateway</html>").as_deref(),
+            Some("<html>bad gateway</html>")
+        );
     }
 
     #[test]

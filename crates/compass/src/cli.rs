@@ -38,7 +38,7 @@ pub struct RunSettings {
     pub budget_usd: Option<f64>,
     /// The model to consult after the deterministic steps; `None`: no LLM steps.
     pub llm: Option<LlmSettings>,
-    /// `--no-llm`: ignore any configured model.
+    /// `--no-llm`: `llm` stays `None`, and a live `--config` file's `[llm]` is ignored.
     pub no_llm: bool,
     pub color: bool,
 }
@@ -195,7 +195,7 @@ pub fn simulate(cfg: &SimConfig, out: &Path) -> Result<()> {
 }
 
 fn coordinator(settings: &RunSettings, sources: SourceSetup) -> Coordinator {
-    let llm = settings.llm.as_ref().filter(|_| !settings.no_llm);
+    let llm = settings.llm.as_ref();
     let max_usd = settings
         .budget_usd
         .or_else(|| llm.map(|l| l.budget_usd.unwrap_or(crate::llm::DEFAULT_BUDGET_USD)));

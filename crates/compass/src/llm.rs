@@ -88,15 +88,11 @@ pub async fn check(config: &Path, color: bool) -> Result<Outcome> {
             return Err(anyhow::anyhow!("the model did not answer"));
         }
     };
-    let (usage, source) = match answer.usage {
-        Some(u) => (u, "reported by the provider"),
-        None => (
-            compass_engine::llm::Usage {
-                prompt_tokens: counted,
-                completion_tokens: answer.content.len().div_ceil(4) as u64,
-            },
-            "counted (the provider reported none)",
-        ),
+    let (usage, reported) = answer.usage_or_counted(counted);
+    let source = if reported {
+        "reported by the provider"
+    } else {
+        "counted (the provider reported none)"
     };
     let valid = serde_json::from_str::<serde_json::Value>(answer.content.trim())
         .ok()

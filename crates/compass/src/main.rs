@@ -61,13 +61,8 @@ enum LlmCommand {
 
 #[derive(Debug, Args)]
 struct LlmCheckArgs {
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "COMPASS_CONFIG",
-        default_value = "compass.toml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    file: ConfigFileArg,
     /// Disable colors.
     #[arg(long)]
     no_color: bool,
@@ -96,8 +91,9 @@ enum ConfigCommand {
     Check(ConfigCheckArgs),
 }
 
+/// `--config FILE`, defaulting to `$COMPASS_CONFIG`, then `compass.toml`.
 #[derive(Debug, Args)]
-struct ConfigCheckArgs {
+struct ConfigFileArg {
     #[arg(
         long,
         value_name = "FILE",
@@ -105,6 +101,12 @@ struct ConfigCheckArgs {
         default_value = "compass.toml"
     )]
     config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ConfigCheckArgs {
+    #[command(flatten)]
+    file: ConfigFileArg,
     /// How far back to look for the mapped metrics, seconds.
     #[arg(long, default_value_t = 3600, value_name = "SECS")]
     window: u64,
@@ -396,12 +398,12 @@ fn run(args: Cli) -> Result<Outcome> {
             }
         }
         Command::Config(ConfigCommand::Check(a)) => runtime.block_on(compass::live::check(
-            &a.config,
+            &a.file.config,
             std::time::Duration::from_secs(a.window.max(60)),
             !a.no_color && cli::stdout_supports_color(),
         )),
         Command::Llm(LlmCommand::Check(a)) => runtime.block_on(compass::llm::check(
-            &a.config,
+            &a.file.config,
             !a.no_color && cli::stdout_supports_color(),
         )),
         Command::Cost(a) => compass::llm::cost(

@@ -2,9 +2,8 @@
 //! `anthropic-version: 2023-06-01`. A schema becomes one tool the model is forced to
 //! call (`tool_choice: {type: tool}`); its `input` is the answer.
 
-use super::openai::{endpoint, secret_header, short};
 use super::tokens;
-use super::transport::Transport;
+use super::transport::{Transport, endpoint, secret_header, short};
 use crate::http::RetryPolicy;
 use async_trait::async_trait;
 use compass_engine::llm::{ChatRequest, ChatResponse, LanguageModel, LlmError, Role, Usage};

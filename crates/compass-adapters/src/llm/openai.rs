@@ -7,15 +7,15 @@
 //! (`prompt`: anything else). Whatever the route, the engine validates the answer.
 
 use super::tokens;
-use super::transport::Transport;
+use super::transport::{Transport, endpoint, secret_header, short};
 use crate::http::RetryPolicy;
 use async_trait::async_trait;
 use compass_engine::llm::{
     ChatRequest, ChatResponse, JsonSchema, LanguageModel, LlmError, Role, Usage,
 };
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -247,62 +247,4 @@ pub(crate) fn schema_instruction(schema: &JsonSchema) -> String {
          match this JSON Schema ({}: {}):\n{}",
         schema.name, schema.description, schema.schema
     )
-}
-
-/// `{base}/{path}`, keeping any path prefix the base has.
-pub(crate) fn endpoint(provider: &str, base: &str, path: &str) -> Result<Url, LlmError> {
-    let bad = |detail: String| LlmError::Config {
-        provider: provider.to_string(),
-        detail,
-    };
-    let mut url = Url::parse(base.trim()).map_err(|e| {
-        bad(format!(
-            "base_url `{base}` is not a valid URL ({e}); expected e.g. http://localhost:11434/v1"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(format!(
-            "base_url `{base}` must start with http:// or https://"
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "base_url holds a user name or password; put the key in `api_key_env` or \
-             `api_key_file`"
-                .into(),
-        ));
-    }
-    if !url.path().ends_with('/') {
-        let p = format!("{}/", url.path());
-        url.set_path(&p);
-    }
-    url.join(path)
-        .map_err(|e| bad(format!("cannot join `{path}` to base_url `{base}`: {e}")))
-}
-
-/// A header value holding a secret, marked sensitive (hidden from `Debug`).
-pub(crate) fn secret_header(
-    provider: &str,
-    prefix: &str,
-    key: &SecretString,
-) -> Result<HeaderValue, LlmError> {
-    let mut value =
-        HeaderValue::from_str(&format!("{prefix}{}", key.expose_secret())).map_err(|_| {
-            LlmError::Config {
-                provider: provider.to_string(),
-                detail: "the API key holds characters not allowed in an HTTP header".into(),
-            }
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// At most 300 characters of a JSON value, for messages.
-pub(crate) fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 300 {
-        format!("{}…", s.chars().take(300).collect::<String>())
-    } else {
-        s
-    }
 }

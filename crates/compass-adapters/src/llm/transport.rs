@@ -12,10 +12,11 @@
 //!   key), an answer cut off mid-body, an answer over [`MAX_REPLY_BYTES`], malformed
 //!   JSON (with the start of the body in the message).
 
-use crate::http::{RetryPolicy, root_cause, snippet};
+use crate::http::{RetryPolicy, backend_message, base_url, root_cause, snippet};
 use compass_engine::llm::LlmError;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 /// The largest reply read from a provider (answers are a few KiB; this bounds a
@@ -226,7 +227,7 @@ impl Transport {
         body: &[u8],
         retry_after: Option<Duration>,
     ) -> Failure {
-        let message = provider_message(body)
+        let message = backend_message(body)
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
         let code = status.as_u16();
@@ -326,34 +327,53 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// The provider's own error message: OpenAI `{"error":{"message":..}}`, Anthropic
-/// `{"type":"error","error":{"type":..,"message":..}}`, or a plain `error`/`message`.
-fn provider_message(body: &[u8]) -> Option<String> {
-    if body.is_empty() {
-        return None;
+/// `{base}/{path}`: the provider endpoint under `base_url` (any path prefix kept).
+pub(crate) fn endpoint(provider: &str, base: &str, path: &str) -> Result<Url, LlmError> {
+    let config = |detail: String| LlmError::Config {
+        provider: provider.to_string(),
+        detail,
+    };
+    base_url(
+        base,
+        "base_url",
+        "http://localhost:11434/v1",
+        "put the key in `api_key_env` or `api_key_file`",
+    )
+    .map_err(config)?
+    .join(path)
+    .map_err(|e| config(format!("cannot join `{path}` to base_url `{base}`: {e}")))
+}
+
+/// A header value holding a secret, marked sensitive (hidden from `Debug`).
+pub(crate) fn secret_header(
+    provider: &str,
+    prefix: &str,
+    key: &SecretString,
+) -> Result<HeaderValue, LlmError> {
+    let mut value =
+        HeaderValue::from_str(&format!("{prefix}{}", key.expose_secret())).map_err(|_| {
+            LlmError::Config {
+                provider: provider.to_string(),
+                detail: "the API key holds characters not allowed in an HTTP header".into(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// At most 300 characters of a JSON value, for messages.
+pub(crate) fn short(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s
     }
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        let error = v.get("error").unwrap_or(&v);
-        if let Some(m) = error.get("message").and_then(|m| m.as_str()) {
-            let kind = error
-                .get("type")
-                .or_else(|| error.get("code"))
-                .and_then(|t| t.as_str())
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default();
-            return Some(format!("{m}{kind}"));
-        }
-        if let Some(m) = error.as_str() {
-            return Some(m.to_string());
-        }
-    }
-    Some(snippet(body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     #[test]
     fn retry_after_reads_seconds_dates_and_milliseconds() {
@@ -381,25 +401,5 @@ mod tests {
         );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn provider_messages_are_read_from_both_wire_formats() {
-        let openai = br#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
-        assert_eq!(
-            provider_message(openai).as_deref(),
-            Some("Incorrect API key provided (invalid_request_error)")
-        );
-        let anthropic =
-            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-        assert_eq!(
-            provider_message(anthropic).as_deref(),
-            Some("Overloaded (overloaded_error)")
-        );
-        assert_eq!(
-            provider_message(b"<html>bad gateway</html>").as_deref(),
-            Some("<html>bad gateway</html>")
-        );
-        assert_eq!(provider_message(b""), None);
     }
 }

@@ -485,18 +485,10 @@ impl Run<'_> {
         let answer = a.model.complete(request).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         let (usage, reported, outcome, error) = match &answer {
-            Ok(r) => match r.usage {
-                Some(u) => (u, true, CallOutcome::Ok, None),
-                None => (
-                    Usage {
-                        prompt_tokens: prompt,
-                        completion_tokens: (r.content.len() as u64).div_ceil(4),
-                    },
-                    false,
-                    CallOutcome::Ok,
-                    None,
-                ),
-            },
+            Ok(r) => {
+                let (usage, reported) = r.usage_or_counted(prompt);
+                (usage, reported, CallOutcome::Ok, None)
+            }
             // The provider may have billed the prompt of a call that timed out or
             // answered garbage: charge it, to stay on the safe side of the budget.
             Err(e @ (LlmError::Timeout { .. } | LlmError::BadResponse { .. })) => (

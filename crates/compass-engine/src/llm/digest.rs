@@ -167,9 +167,9 @@ pub fn digest(input: &DigestInput<'_>, redactor: &Redactor) -> Digest {
         out,
         "OBSERVATIONS ({} in all, {} most confident; id | kind | service/component | onset | magnitude | confidence | what it shows):",
         input.observations.len(),
-        obs.len().min(MAX_OBSERVATIONS)
+        obs.len()
     );
-    for o in obs.iter().take(MAX_OBSERVATIONS) {
+    for o in &obs {
         let subject = match &o.subject.component {
             Some(c) => format!("{}/{c}", o.subject.service),
             None => o.subject.service.clone(),

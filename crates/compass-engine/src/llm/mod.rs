@@ -105,6 +105,23 @@ pub struct ChatResponse {
     pub finish_reason: Option<String>,
 }
 
+impl ChatResponse {
+    /// The usage to charge: what the provider reported, else `counted_prompt` and the
+    /// answer's bytes / 4 for the completion. `true` when it was reported.
+    pub fn usage_or_counted(&self, counted_prompt: u64) -> (Usage, bool) {
+        match self.usage {
+            Some(u) => (u, true),
+            None => (
+                Usage {
+                    prompt_tokens: counted_prompt,
+                    completion_tokens: (self.content.len() as u64).div_ceil(4),
+                },
+                false,
+            ),
+        }
+    }
+}
+
 /// What went wrong calling a model.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum LlmError {
