@@ -303,3 +303,154 @@ fn fnv1a(text: &str) -> u64 {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+/// Every alert of a webhook payload, one by one, for the service's intake: each keeps
+/// its fingerprint (dedup), the payload's `groupKey` (one incident per group while it
+/// is open) and whether it is firing or resolved. An alert without `startsAt` is taken
+/// as starting at `received_at`; one without a service label names no service (the
+/// agents then look at every service).
+pub fn alerts_from_alertmanager(
+    json: &str,
+    service_labels: &[String],
+    received_at: i64,
+) -> Result<Vec<compass_engine::store::AlertIn>, AlertError> {
+    let value: Value = serde_json::from_str(json).map_err(|e| AlertError::NotJson {
+        line: e.line(),
+        column: e.column(),
+        detail: json_message(&e),
+    })?;
+    check_version(&value)?;
+    let payload: Payload = serde_json::from_str(json).map_err(|e| AlertError::Malformed {
+        line: e.line(),
+        column: e.column(),
+        detail: json_message(&e),
+    })?;
+    if payload.alerts.is_empty() {
+        return Err(AlertError::NoAlerts);
+    }
+    let mut out = Vec::with_capacity(payload.alerts.len());
+    for (index, alert) in payload.alerts.iter().enumerate() {
+        let start = match alert.starts_at.as_deref().map(str::trim) {
+            None | Some("") => received_at,
+            Some(_) => starts_at(index, alert)?,
+        };
+        let fingerprint = match alert.fingerprint.trim() {
+            "" => format!("{:016x}", fnv1a(&identity("", alert))),
+            f => f.to_string(),
+        };
+        let alertname = alert.labels.get("alertname").cloned();
+        let group_key = match payload.group_key.trim() {
+            "" => format!("alertname:{}", alertname.as_deref().unwrap_or("alert")),
+            g => g.to_string(),
+        };
+        let services: Vec<String> = service_of(alert, service_labels)
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_default();
+        let summary = alert
+            .annotations
+            .get("summary")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty());
+        let title = match summary {
+            Some(s) => s.to_string(),
+            None if services.is_empty() => alertname.clone().unwrap_or_else(|| "alert".into()),
+            None => format!(
+                "{} on {}",
+                alertname.as_deref().unwrap_or("alert"),
+                services_phrase(&services)
+            ),
+        };
+        let mut labels = alert.labels.clone();
+        labels.insert("fingerprint".to_string(), fingerprint.clone());
+        if !payload.receiver.is_empty() {
+            labels.insert("receiver".to_string(), payload.receiver.clone());
+        }
+        out.push(compass_engine::store::AlertIn {
+            fingerprint,
+            group_key,
+            firing: alert.status != "resolved",
+            incident: Incident {
+                id: String::new(),
+                title,
+                severity: alert
+                    .labels
+                    .get("severity")
+                    .and_then(|l| severity_of(l))
+                    .unwrap_or(Severity::Warning),
+                start,
+                affected_services: services,
+                labels,
+                origin: IncidentOrigin::Alertmanager,
+            },
+            received_at,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod intake_tests {
+    use super::*;
+
+    #[test]
+    fn each_alert_keeps_its_fingerprint_group_and_status() {
+        let json = r#"{"version":"4","groupKey":"{}:{alertname=\"HighLatency\"}","receiver":"compass",
+            "alerts":[
+              {"status":"firing","labels":{"alertname":"HighLatency","service":"checkout","severity":"critical"},
+               "annotations":{"summary":"p99 over 2s"},"startsAt":"2026-03-14T09:32:00Z","fingerprint":"aa11"},
+              {"status":"resolved","labels":{"alertname":"HighLatency","job":"cart"},"annotations":{},
+               "startsAt":"2026-03-14T09:30:00Z","fingerprint":"bb22"},
+              {"status":"firing","labels":{"alertname":"HighLatency"},"annotations":{}}
+            ]}"#;
+        let labels = vec!["service".to_string(), "job".to_string()];
+        let alerts = alerts_from_alertmanager(json, &labels, 42).unwrap();
+        assert_eq!(alerts.len(), 3);
+        assert_eq!(
+            (
+                alerts[0].fingerprint.as_str(),
+                alerts[0].firing,
+                alerts[0].incident.severity
+            ),
+            ("aa11", true, Severity::Critical)
+        );
+        assert_eq!(alerts[0].incident.title, "p99 over 2s");
+        assert_eq!(alerts[0].incident.start, 1_773_480_720_000);
+        assert_eq!(alerts[0].group_key, alerts[1].group_key);
+        assert_eq!(
+            (
+                alerts[1].firing,
+                alerts[1].incident.affected_services.clone()
+            ),
+            (false, vec!["cart".to_string()])
+        );
+        // No fingerprint, no startsAt, no service: a stable fingerprint, the receive time, no service.
+        assert_eq!(alerts[2].incident.start, 42);
+        assert_eq!(alerts[2].fingerprint.len(), 16);
+        assert!(alerts[2].incident.affected_services.is_empty());
+        assert_eq!(
+            alerts_from_alertmanager(json, &labels, 42).unwrap()[2].fingerprint,
+            alerts[2].fingerprint
+        );
+    }
+
+    #[test]
+    fn bad_payloads_say_what_is_wrong() {
+        let labels = vec!["service".to_string()];
+        for (json, needle) in [
+            ("{", "not json"),
+            (r#"{"alerts":[]}"#, "no version"),
+            (r#"{"version":"3","alerts":[]}"#, "version \"3\""),
+            (r#"{"version":"4","alerts":[]}"#, "no alerts"),
+            (
+                r#"{"version":"4","alerts":[{"status":"firing","startsAt":"yesterday"}]}"#,
+                "not an RFC 3339",
+            ),
+            (r#"{"version":"4","alerts":"x"}"#, "webhook shape"),
+        ] {
+            let e = alerts_from_alertmanager(json, &labels, 0)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{json}: {e}");
+        }
+    }
+}

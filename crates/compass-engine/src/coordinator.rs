@@ -288,7 +288,7 @@ impl Coordinator {
         ctx: &Arc<AgentContext>,
         budget: &Budget,
         deadline: Instant,
-        emit: &dyn Fn(ProgressEvent),
+        emit: &(dyn Fn(ProgressEvent) + Sync),
     ) -> (Vec<Collected>, InvestigationStatus) {
         let agents_started = Instant::now();
         let mut set: JoinSet<(usize, AgentResult)> = JoinSet::new();

@@ -10,6 +10,7 @@ pub mod coordinator;
 pub mod fakes;
 pub mod llm;
 pub mod ports;
+pub mod store;
 
 pub use agent::{Agent, AgentContext, AgentError, AgentOutput};
 pub use budget::{Budget, BudgetLimits};

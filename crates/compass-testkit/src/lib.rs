@@ -5,6 +5,10 @@
 //! Used by the integration tests and by `scripts/bench-prometheus.sh`'s binary-level
 //! runs; nothing here is linked into `compass` itself.
 
+mod postgres;
+
+pub use postgres::{POSTGRES_INSTALL, Postgres};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -21,9 +21,11 @@
 
 pub mod llm;
 mod presets;
+mod serve;
 mod sources;
 
 pub use presets::PRESETS;
+pub use serve::{Limits, ServeSettings};
 pub use sources::{LiveSource, SourceCheck, check_sources};
 
 use crate::http::{Auth, HttpConfig, RetryPolicy, TlsOptions};
@@ -57,6 +59,10 @@ struct ConfigFile {
     #[serde(default)]
     sources: BTreeMap<String, SourceSection>,
     llm: Option<llm::LlmSection>,
+    #[serde(default)]
+    serve: serve::ServeSection,
+    #[serde(default)]
+    limits: serve::LimitsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +195,10 @@ pub struct Settings {
     pub sources: Vec<SourceSettings>,
     /// The `[llm]` section; `None`: no model.
     pub llm: Option<llm::LlmSettings>,
+    /// `[serve]`: how `compass serve` listens and keeps state.
+    pub serve: ServeSettings,
+    /// `[limits]`: guard rails per incident.
+    pub limits: Limits,
 }
 
 /// One validated source.
@@ -287,12 +297,16 @@ impl Settings {
             .map(|l| llm::validate(l, &catalog.service_label, base_dir))
             .transpose()
             .map_err(|m| err(format!("[llm] {m}")))?;
+        let serve = serve::validate_serve(raw.serve).map_err(err)?;
+        let limits = serve::validate_limits(raw.limits).map_err(err)?;
         Ok(Self {
             origin: origin.to_string(),
             catalog,
             alert_service_labels,
             sources,
             llm,
+            serve,
+            limits,
         })
     }
 
@@ -510,3 +524,10 @@ fn auth(a: AuthSection, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Auth, Stri
 
 #[cfg(test)]
 mod tests;
+
+/// A duration such as `"30s"` or `"2m"`, or an error naming `field`.
+pub(crate) fn humantime_field(text: &str, field: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| {
+        format!("{field} = \"{text}\": {e}; write a duration such as \"30s\" or \"2m\"")
+    })
+}

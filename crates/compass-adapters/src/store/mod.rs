@@ -1,20 +1,37 @@
-//! What COMPASS keeps on disk between runs. For now that is the LLM cost ledger
-//! ([`FileLedger`]): one JSON object per model call, appended to
-//! `<data dir>/llm-ledger.jsonl`, never rewritten. The daily budget reads it, so it
-//! holds across processes; `compass cost` reports from it.
+//! What COMPASS keeps between runs.
+//!
+//! - [`SqlStore`] (`sql.rs`, `jobs.rs`): the service's store — incidents, alerts,
+//!   investigation jobs with leases, progress, decisions, tokens, audit log and the LLM
+//!   cost ledger — on SQLite or PostgreSQL.
+//! - [`FileLedger`] (here): the command line's LLM cost ledger, one JSON object per
+//!   model call appended to `<data dir>/llm-ledger.jsonl`, never rewritten. The daily
+//!   budget reads it, so it holds across processes; `compass cost` reports from it.
 //!
 //! Durability: each entry is one `write` of one whole line to a file opened in append
 //! mode, then `fsync`ed, so concurrent processes never interleave partial lines and a
 //! crash loses at most the entry being written. A line that cannot be read (a torn
 //! write after a crash, a hand edit) is skipped with a warning naming the file and line;
-//! it never makes the rest unreadable. The server's database store (SQLite and
-//! PostgreSQL) arrives with `compass serve` and will take the same entries.
+//! it never makes the rest unreadable.
+
+mod jobs;
+mod sql;
+
+pub use sql::{Backend, SqlStore, redact_url};
 
 use async_trait::async_trait;
 use compass_core::TimeRange;
 use compass_engine::llm::{CostLedger, LedgerEntry, LedgerError};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+
+/// A short stable hash of `text` (16 hex digits, 64-bit FNV-1a: the same on every
+/// platform and release), for identities derived from content.
+pub fn stable_hash(text: &str) -> String {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
 
 /// The data directory: `$COMPASS_HOME`, else `$XDG_DATA_HOME/compass`, else
 /// `~/.local/share/compass`, else `./.compass`.
