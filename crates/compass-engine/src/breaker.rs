@@ -135,12 +135,21 @@ impl CircuitBreaker {
         }
     }
 
-    /// Run one call through the breaker with the per-call timeout.
+    /// Run one call through the breaker with the per-call timeout. Every call is
+    /// counted (`compass_source_calls_total` by source and outcome) and timed
+    /// (`compass_source_call_duration_seconds`); the state is exported as
+    /// `compass_circuit_breaker_state` (0 closed, 1 half-open, 2 open). The names are
+    /// listed with the service's others in the binary's `serve/metrics.rs`.
     pub async fn call<T, F>(&self, fut: F) -> SourceResult<T>
     where
         F: Future<Output = SourceResult<T>>,
     {
-        self.admit()?;
+        if let Err(e) = self.admit() {
+            metrics::counter!("compass_source_calls_total", "source" => self.name.clone(), "outcome" => "breaker_open")
+                .increment(1);
+            return Err(e);
+        }
+        let started = std::time::Instant::now();
         // If the caller drops this call (an agent's timeout, a cancelled investigation)
         // before it ends, a half-open trial must not stay "in flight" for ever.
         let mut trial = TrialGuard {
@@ -156,6 +165,24 @@ impl CircuitBreaker {
         };
         trial.armed = false;
         self.record(&result);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => match e.kind() {
+                crate::ports::ErrorKind::NotFound => "not_found",
+                crate::ports::ErrorKind::BadInput => "bad_input",
+                crate::ports::ErrorKind::Timeout => "timeout",
+                crate::ports::ErrorKind::Unavailable => "unavailable",
+            },
+        };
+        metrics::counter!("compass_source_calls_total", "source" => self.name.clone(), "outcome" => outcome).increment(1);
+        metrics::histogram!("compass_source_call_duration_seconds", "source" => self.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        let state = match self.state() {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("compass_circuit_breaker_state", "source" => self.name.clone()).set(state);
         result
     }
 }

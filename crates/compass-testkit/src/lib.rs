@@ -5,8 +5,12 @@
 //! Used by the integration tests and by `scripts/bench-prometheus.sh`'s binary-level
 //! runs; nothing here is linked into `compass` itself.
 
+mod alertmanager;
+mod chromium;
 mod postgres;
 
+pub use alertmanager::{ALERTMANAGER_INSTALL, Alertmanager};
+pub use chromium::{CHROME_ARGS, CHROMIUM_INSTALL, ChromeDriver, chromium_binary};
 pub use postgres::{POSTGRES_INSTALL, Postgres};
 
 use std::io::{Read, Write};

@@ -6,3 +6,4 @@ pub mod eval;
 pub mod live;
 pub mod llm;
 pub mod report;
+pub mod serve;

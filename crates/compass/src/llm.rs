@@ -31,9 +31,19 @@ pub fn load_llm_settings(path: &Path) -> Result<LlmSettings> {
 
 /// The analyst `[llm]` describes, recording spend in the default ledger.
 pub fn analyst(settings: &LlmSettings) -> Result<Arc<LlmAnalyst>> {
+    analyst_with_ledger(
+        settings,
+        Arc::new(FileLedger::new(FileLedger::default_path())),
+    )
+}
+
+/// The analyst `[llm]` describes, recording spend in `ledger` (the service's store).
+pub fn analyst_with_ledger(
+    settings: &LlmSettings,
+    ledger: Arc<dyn compass_engine::llm::CostLedger>,
+) -> Result<Arc<LlmAnalyst>> {
     let model = compass_adapters::llm::build(settings)?;
     let price = settings.price().map_err(UsageError)?;
-    let ledger = Arc::new(FileLedger::new(FileLedger::default_path()));
     let analyst = LlmAnalyst::new(model, price, ledger, settings.analyst.clone())
         .map_err(|e| UsageError(format!("[llm] {e}")))?;
     Ok(Arc::new(analyst))

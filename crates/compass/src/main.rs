@@ -51,6 +51,81 @@ enum Command {
     Llm(LlmCommand),
     /// LLM spend from the cost ledger, by day, model, step and investigation.
     Cost(CostArgs),
+    /// Run the HTTP API, alert webhooks, web UI and investigation workers.
+    Serve(ServeArgs),
+    /// Manage the API tokens `compass serve` accepts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// `compass.toml` with `[sources]`, `[serve]`, `[limits]` and `[llm]`.
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default: `[serve] listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", env = "COMPASS_LISTEN")]
+    listen: Option<String>,
+    /// `sqlite://PATH` (one node) or `postgres://USER@HOST/DB` (replicas); default:
+    /// `[serve] database_url`, else SQLite in the data directory.
+    #[arg(long = "database", value_name = "URL", env = "COMPASS_DATABASE_URL")]
+    database: Option<String>,
+    /// Investigate over this bundle directory instead of live sources.
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    bundle: Option<PathBuf>,
+    /// Simulate an incident, serve over it and open it (no services, no tokens; loopback only).
+    #[arg(long)]
+    demo: bool,
+    /// Require no API token (loopback addresses only).
+    #[arg(long)]
+    no_auth: bool,
+    /// Investigations run at once by this replica (default: `[serve] workers`).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Job lease length, seconds (default: `[serve] lease`).
+    #[arg(long, value_name = "SECS")]
+    lease: Option<u64>,
+    /// This replica's name in job leases (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
+    replica: Option<String>,
+}
+
+/// `--database URL`, defaulting to `$COMPASS_DATABASE_URL`.
+#[derive(Debug, Args)]
+struct DatabaseArg {
+    /// `sqlite://PATH` (one node) or `postgres://USER@HOST/DB` (replicas); default:
+    /// `[serve] database_url`, else SQLite in the data directory.
+    #[arg(long = "database", value_name = "URL", env = "COMPASS_DATABASE_URL")]
+    url: Option<String>,
+    /// Read `[serve] database_url` from this file.
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (only its SHA-256 is stored).
+    Create {
+        /// Who or what uses it (the audit log's actor).
+        #[arg(long)]
+        name: String,
+        /// viewer, responder, approver or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List tokens (names, roles, dates; never the tokens).
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Revoke a token by name or id.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,13 +412,12 @@ impl RunArgs {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COMPASS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The service logs its own progress; the one-shot commands only errors.
+    let default_filter = match args.command {
+        Command::Serve(_) => "info",
+        _ => "error",
+    };
+    compass::serve::telemetry::init_logging(default_filter);
     match run(args) {
         Ok(outcome) => outcome.exit_code(),
         Err(e) => cli::report_error(&e),
@@ -439,6 +513,38 @@ fn run(args: Cli) -> Result<Outcome> {
         Command::Demo(a) => {
             let settings = a.run.settings()?;
             runtime.block_on(cli::demo(&a.scenario, a.seed, a.out.as_deref(), &settings))
+        }
+        Command::Serve(a) => {
+            let opts = compass::serve::ServeOptions {
+                config: a.config,
+                listen: a.listen,
+                database_url: a.database,
+                bundle: a.bundle,
+                demo: a.demo,
+                no_auth: a.no_auth,
+                workers: a.workers,
+                lease: a.lease.map(std::time::Duration::from_secs),
+                replica: a.replica,
+            };
+            runtime.block_on(compass::serve::run(opts))?;
+            Ok(Outcome::Done)
+        }
+        Command::Token(t) => {
+            runtime.block_on(token(t))?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn token(cmd: TokenCommand) -> Result<()> {
+    use compass::serve::tokens;
+    match cmd {
+        TokenCommand::Create { name, role, db } => {
+            tokens::create(db.url.as_deref(), db.config.as_deref(), &name, &role).await
+        }
+        TokenCommand::List { db } => tokens::list(db.url.as_deref(), db.config.as_deref()).await,
+        TokenCommand::Revoke { name, db } => {
+            tokens::revoke(db.url.as_deref(), db.config.as_deref(), &name).await
         }
     }
 }

@@ -10,12 +10,14 @@
 
 pub mod cost;
 mod html;
+mod interactive;
 mod json;
 mod markdown;
 mod svg;
 mod terminal;
 
-pub use html::html;
+pub use html::{escape as escape_html, html, html_interactive};
+pub use interactive::Interactive;
 pub use json::json;
 pub use markdown::markdown;
 pub use terminal::terminal;
