@@ -118,13 +118,8 @@ struct Alert {
     fingerprint: String,
 }
 
-/// Parse an Alertmanager webhook payload into an incident. `service_labels` are the
-/// label names that name a service, in order of preference (e.g. `service`, `job`,
-/// `app`): for each alert the first one present wins.
-pub fn incident_from_alertmanager(
-    json: &str,
-    service_labels: &[String],
-) -> Result<Incident, AlertError> {
+/// A version 4 payload with at least one alert.
+fn parse_payload(json: &str) -> Result<Payload, AlertError> {
     let value: Value = serde_json::from_str(json).map_err(|e| AlertError::NotJson {
         line: e.line(),
         column: e.column(),
@@ -139,6 +134,17 @@ pub fn incident_from_alertmanager(
     if payload.alerts.is_empty() {
         return Err(AlertError::NoAlerts);
     }
+    Ok(payload)
+}
+
+/// Parse an Alertmanager webhook payload into an incident. `service_labels` are the
+/// label names that name a service, in order of preference (e.g. `service`, `job`,
+/// `app`): for each alert the first one present wins.
+pub fn incident_from_alertmanager(
+    json: &str,
+    service_labels: &[String],
+) -> Result<Incident, AlertError> {
+    let payload = parse_payload(json)?;
     let firing: Vec<(usize, &Alert)> = (payload.alerts.iter().enumerate())
         .filter(|(_, alert)| alert.status == "firing")
         .collect();
@@ -314,20 +320,7 @@ pub fn alerts_from_alertmanager(
     service_labels: &[String],
     received_at: i64,
 ) -> Result<Vec<compass_engine::store::AlertIn>, AlertError> {
-    let value: Value = serde_json::from_str(json).map_err(|e| AlertError::NotJson {
-        line: e.line(),
-        column: e.column(),
-        detail: json_message(&e),
-    })?;
-    check_version(&value)?;
-    let payload: Payload = serde_json::from_str(json).map_err(|e| AlertError::Malformed {
-        line: e.line(),
-        column: e.column(),
-        detail: json_message(&e),
-    })?;
-    if payload.alerts.is_empty() {
-        return Err(AlertError::NoAlerts);
-    }
+    let payload = parse_payload(json)?;
     let mut out = Vec::with_capacity(payload.alerts.len());
     for (index, alert) in payload.alerts.iter().enumerate() {
         let start = match alert.starts_at.as_deref().map(str::trim) {
