@@ -193,7 +193,10 @@ pub fn incident_from_alertmanager(
         ),
     };
     let id = match first.fingerprint.trim() {
-        "" => format!("am-{:016x}", fnv1a(&identity(&payload.group_key, first))),
+        "" => format!(
+            "am-{}",
+            crate::store::stable_hash(&identity(&payload.group_key, first))
+        ),
         fingerprint => format!("am-{fingerprint}"),
     };
 
@@ -303,13 +306,6 @@ fn identity(group_key: &str, first: &Alert) -> String {
     )
 }
 
-/// 64-bit FNV-1a: a hash that is the same on every platform and Rust version.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// Every alert of a webhook payload, one by one, for the service's intake: each keeps
 /// its fingerprint (dedup), the payload's `groupKey` (one incident per group while it
 /// is open) and whether it is firing or resolved. An alert without `startsAt` is taken
@@ -328,7 +324,7 @@ pub fn alerts_from_alertmanager(
             Some(_) => starts_at(index, alert)?,
         };
         let fingerprint = match alert.fingerprint.trim() {
-            "" => format!("{:016x}", fnv1a(&identity("", alert))),
+            "" => crate::store::stable_hash(&identity("", alert)),
             f => f.to_string(),
         };
         let alertname = alert.labels.get("alertname").cloned();

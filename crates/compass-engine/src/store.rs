@@ -225,6 +225,15 @@ pub struct InvestigationRecord {
     pub top_confidence: Option<f64>,
 }
 
+/// The queue priority of an investigation: critical incidents first.
+pub fn priority_of(severity: compass_core::Severity) -> i64 {
+    match severity {
+        compass_core::Severity::Critical => 2,
+        compass_core::Severity::Warning => 1,
+        compass_core::Severity::Info => 0,
+    }
+}
+
 /// A job a worker holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lease {

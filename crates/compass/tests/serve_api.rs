@@ -14,29 +14,12 @@ use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use tower::ServiceExt;
 
 const SECRET: &str = "hook-s3cret";
 
-/// One small simulated bundle for the whole file.
-fn bundle() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep().join("bundle");
-        let cfg = compass_sim::SimConfig {
-            scenario: "db-pool-exhaustion".into(),
-            seed: 3,
-            duration_s: 1800,
-            log_rate: 10.0,
-            ..Default::default()
-        };
-        compass::cli::simulate_quietly(&cfg, &dir, false).unwrap();
-        dir
-    })
-    .clone()
-}
+mod serve_common;
+use serve_common::bundle;
 
 struct Server {
     state: ServeState,

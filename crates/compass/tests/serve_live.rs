@@ -8,27 +8,12 @@ use compass_adapters::store::SqlStore;
 use compass_engine::store::Store;
 use compass_testkit::{Alertmanager, ChromeDriver, Postgres, free_port, http_status};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn bundle() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep().join("bundle");
-        let cfg = compass_sim::SimConfig {
-            scenario: "db-pool-exhaustion".into(),
-            seed: 5,
-            duration_s: 1800,
-            log_rate: 10.0,
-            ..Default::default()
-        };
-        compass::cli::simulate_quietly(&cfg, &dir, false).unwrap();
-        dir
-    })
-    .clone()
-}
+mod serve_common;
+use serve_common::bundle;
 
 /// A `compass serve` child process, killed on drop.
 struct Replica {

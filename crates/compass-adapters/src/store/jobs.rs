@@ -8,11 +8,11 @@
 //! stalled, the lease expired, another replica took over — writes nothing, and every
 //! job is finished exactly once.
 
-use super::sql::{Backend, SqlStore, db_err, json_err, new_id};
+use super::sql::{Backend, SqlStore, col, db_err, json_err, new_id};
 use compass_core::{EpochMs, Investigation};
 use compass_engine::store::*;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, incident_id, state, priority, created_at, started_at, finished_at, attempts, lease_owner, \
                        lease_until, cancel_requested, error, top_hypothesis, top_confidence";
@@ -35,23 +35,23 @@ const LEASE_POSTGRES: &str = "UPDATE investigations
     RETURNING id, incident_id, attempts";
 
 fn record(r: &AnyRow) -> StoreResult<InvestigationRecord> {
-    let state: String = r.try_get("state").map_err(db_err)?;
+    let state: String = col(r, "state")?;
     Ok(InvestigationRecord {
-        id: r.try_get("id").map_err(db_err)?,
-        incident_id: r.try_get("incident_id").map_err(db_err)?,
+        id: col(r, "id")?,
+        incident_id: col(r, "incident_id")?,
         state: JobState::parse(&state)
             .ok_or_else(|| StoreError::Internal(format!("unknown job state `{state}`")))?,
-        priority: r.try_get("priority").map_err(db_err)?,
-        created_at: r.try_get("created_at").map_err(db_err)?,
-        started_at: r.try_get("started_at").map_err(db_err)?,
-        finished_at: r.try_get("finished_at").map_err(db_err)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(db_err)? as u32,
-        lease_owner: r.try_get("lease_owner").map_err(db_err)?,
-        lease_until: r.try_get("lease_until").map_err(db_err)?,
-        cancel_requested: r.try_get::<i64, _>("cancel_requested").map_err(db_err)? != 0,
-        error: r.try_get("error").map_err(db_err)?,
-        top_hypothesis: r.try_get("top_hypothesis").map_err(db_err)?,
-        top_confidence: r.try_get("top_confidence").map_err(db_err)?,
+        priority: col(r, "priority")?,
+        created_at: col(r, "created_at")?,
+        started_at: col(r, "started_at")?,
+        finished_at: col(r, "finished_at")?,
+        attempts: col::<i64>(r, "attempts")? as u32,
+        lease_owner: col(r, "lease_owner")?,
+        lease_until: col(r, "lease_until")?,
+        cancel_requested: col::<i64>(r, "cancel_requested")? != 0,
+        error: col(r, "error")?,
+        top_hypothesis: col(r, "top_hypothesis")?,
+        top_confidence: col(r, "top_confidence")?,
     })
 }
 
@@ -111,9 +111,9 @@ pub(super) async fn lease(
     else {
         return Ok(None);
     };
-    let investigation_id: String = row.try_get("id").map_err(db_err)?;
-    let incident_id: String = row.try_get("incident_id").map_err(db_err)?;
-    let attempt = row.try_get::<i64, _>("attempts").map_err(db_err)? as u32;
+    let investigation_id: String = col(&row, "id")?;
+    let incident_id: String = col(&row, "incident_id")?;
+    let attempt = col::<i64>(&row, "attempts")? as u32;
     let incident = s.incident(&incident_id).await?.incident;
     Ok(Some(Lease {
         investigation_id,
@@ -142,7 +142,7 @@ pub(super) async fn renew(
     .map_err(db_err)?;
     Ok(match row {
         Some(r) => LeaseCheck::Held {
-            cancel_requested: r.try_get::<i64, _>("cancel_requested").map_err(db_err)? != 0,
+            cancel_requested: col::<i64>(&r, "cancel_requested")? != 0,
         },
         None => LeaseCheck::Lost,
     })
@@ -252,7 +252,7 @@ pub(super) async fn result(s: &SqlStore, id: &str) -> StoreResult<Option<Investi
         .await
         .map_err(db_err)?
         .ok_or_else(|| StoreError::NotFound(format!("investigation {id}")))?;
-    let json: Option<String> = row.try_get("result_json").map_err(db_err)?;
+    let json: Option<String> = col(&row, "result_json")?;
     json.map(|j| serde_json::from_str(&j).map_err(|e| json_err("result", e)))
         .transpose()
 }
@@ -280,9 +280,9 @@ pub(super) async fn counts(s: &SqlStore) -> StoreResult<Vec<(JobState, u64)>> {
         .await
         .map_err(db_err)?;
     let mut out: Vec<(JobState, u64)> = JobState::ALL.iter().map(|j| (*j, 0)).collect();
-    for r in rows {
-        let state: String = r.try_get("state").map_err(db_err)?;
-        let n: i64 = r.try_get("n").map_err(db_err)?;
+    for r in &rows {
+        let state: String = col(r, "state")?;
+        let n: i64 = col(r, "n")?;
         if let Some(slot) = out.iter_mut().find(|(j, _)| j.as_str() == state) {
             slot.1 = n as u64;
         }
@@ -309,7 +309,7 @@ pub(super) async fn append_progress(
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err)?;
-    Ok(row.try_get::<i64, _>("seq").map_err(db_err)? as u64)
+    Ok(col::<i64>(&row, "seq")? as u64)
 }
 
 pub(super) async fn progress(
@@ -327,11 +327,11 @@ pub(super) async fn progress(
     .map_err(db_err)?;
     rows.iter()
         .map(|r| {
-            let data: String = r.try_get("data_json").map_err(db_err)?;
+            let data: String = col(r, "data_json")?;
             Ok(ProgressRecord {
-                seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
-                at: r.try_get("at").map_err(db_err)?,
-                kind: r.try_get("kind").map_err(db_err)?,
+                seq: col::<i64>(r, "seq")? as u64,
+                at: col(r, "at")?,
+                kind: col(r, "kind")?,
                 data: serde_json::from_str(&data).map_err(|e| json_err("progress", e))?,
             })
         })

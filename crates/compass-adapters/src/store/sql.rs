@@ -81,6 +81,14 @@ pub(super) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// One column of a row, with the store's error.
+pub(super) fn col<'r, T>(r: &'r AnyRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    r.try_get(name).map_err(db_err)
+}
+
 pub(super) fn json_err(what: &str, e: serde_json::Error) -> StoreError {
     StoreError::Internal(format!("stored {what} is unreadable: {e}"))
 }
@@ -167,33 +175,33 @@ impl SqlStore {
 }
 
 fn incident_record(r: &AnyRow) -> StoreResult<IncidentRecord> {
-    let json: String = r.try_get("incident_json").map_err(db_err)?;
-    let state: String = r.try_get("state").map_err(db_err)?;
+    let json: String = col(r, "incident_json")?;
+    let state: String = col(r, "state")?;
     Ok(IncidentRecord {
-        id: r.try_get("id").map_err(db_err)?,
-        group_key: r.try_get("group_key").map_err(db_err)?,
+        id: col(r, "id")?,
+        group_key: col(r, "group_key")?,
         incident: serde_json::from_str(&json).map_err(|e| json_err("incident", e))?,
         state: IncidentState::parse(&state)
             .ok_or_else(|| StoreError::Internal(format!("unknown incident state `{state}`")))?,
-        alert_count: r.try_get::<i64, _>("alert_count").map_err(db_err)? as u64,
-        firing_count: r.try_get::<i64, _>("firing_count").map_err(db_err)?.max(0) as u64,
-        opened_at: r.try_get("opened_at").map_err(db_err)?,
-        updated_at: r.try_get("updated_at").map_err(db_err)?,
-        resolved_at: r.try_get("resolved_at").map_err(db_err)?,
+        alert_count: col::<i64>(r, "alert_count")? as u64,
+        firing_count: col::<i64>(r, "firing_count")?.max(0) as u64,
+        opened_at: col(r, "opened_at")?,
+        updated_at: col(r, "updated_at")?,
+        resolved_at: col(r, "resolved_at")?,
     })
 }
 
 const INCIDENT_COLUMNS: &str = "id, group_key, state, incident_json, alert_count, firing_count, opened_at, updated_at, resolved_at";
 
 fn token_record(r: &AnyRow) -> StoreResult<TokenRecord> {
-    let role: String = r.try_get("role").map_err(db_err)?;
+    let role: String = col(r, "role")?;
     Ok(TokenRecord {
-        id: r.try_get("id").map_err(db_err)?,
-        name: r.try_get("name").map_err(db_err)?,
+        id: col(r, "id")?,
+        name: col(r, "name")?,
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Internal(format!("unknown role `{role}`")))?,
-        created_at: r.try_get("created_at").map_err(db_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+        created_at: col(r, "created_at")?,
+        revoked_at: col(r, "revoked_at")?,
     })
 }
 
@@ -226,17 +234,14 @@ async fn insert_open_incident(
     if inserted == 0 {
         return Ok(None);
     }
-    let inv = super::jobs::insert_job(tx, id, priority_of(&incident), at).await?;
+    let inv = super::jobs::insert_job(
+        tx,
+        id,
+        compass_engine::store::priority_of(incident.severity),
+        at,
+    )
+    .await?;
     Ok(Some(inv))
-}
-
-/// Critical incidents are investigated first.
-pub(super) fn priority_of(incident: &Incident) -> i64 {
-    match incident.severity {
-        compass_core::Severity::Critical => 2,
-        compass_core::Severity::Warning => 1,
-        _ => 0,
-    }
 }
 
 #[async_trait]
@@ -273,8 +278,8 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         let known = match known {
             Some(r) => Some((
-                r.try_get::<String, _>("incident_id").map_err(db_err)?,
-                r.try_get::<i64, _>("firing").map_err(db_err)? != 0,
+                col::<String>(&r, "incident_id")?,
+                col::<i64>(&r, "firing")? != 0,
             )),
             None => None,
         };
@@ -480,12 +485,12 @@ impl Store for SqlStore {
         rows.iter()
             .map(|r| {
                 Ok(DecisionRecord {
-                    investigation_id: r.try_get("investigation_id").map_err(db_err)?,
-                    hypothesis_id: r.try_get("hypothesis_id").map_err(db_err)?,
-                    confirmed: r.try_get::<i64, _>("confirmed").map_err(db_err)? != 0,
-                    note: r.try_get("note").map_err(db_err)?,
-                    actor: r.try_get("actor").map_err(db_err)?,
-                    at: r.try_get("at").map_err(db_err)?,
+                    investigation_id: col(r, "investigation_id")?,
+                    hypothesis_id: col(r, "hypothesis_id")?,
+                    confirmed: col::<i64>(r, "confirmed")? != 0,
+                    note: col(r, "note")?,
+                    actor: col(r, "actor")?,
+                    at: col(r, "at")?,
                 })
             })
             .collect()
@@ -514,11 +519,11 @@ impl Store for SqlStore {
         rows.iter()
             .map(|r| {
                 Ok(AuditRecord {
-                    at: r.try_get("at").map_err(db_err)?,
-                    actor: r.try_get("actor").map_err(db_err)?,
-                    action: r.try_get("action").map_err(db_err)?,
-                    target: r.try_get("target").map_err(db_err)?,
-                    detail: r.try_get("detail").map_err(db_err)?,
+                    at: col(r, "at")?,
+                    actor: col(r, "actor")?,
+                    action: col(r, "action")?,
+                    target: col(r, "target")?,
+                    detail: col(r, "detail")?,
                 })
             })
             .collect()
@@ -735,21 +740,20 @@ impl CostLedger for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| LedgerError(db_err(e).to_string()))?;
-        let get = |e: sqlx::Error| LedgerError(db_err(e).to_string());
+        let get = |e: StoreError| LedgerError(e.to_string());
         rows.iter()
             .map(|r| {
-                let outcome: String = r.try_get("outcome").map_err(get)?;
+                let outcome: String = col(r, "outcome").map_err(get)?;
                 Ok(LedgerEntry {
-                    at: r.try_get("at").map_err(get)?,
-                    investigation_id: r.try_get("investigation_id").map_err(get)?,
-                    agent: r.try_get("agent").map_err(get)?,
-                    provider: r.try_get("provider").map_err(get)?,
-                    model: r.try_get("model").map_err(get)?,
-                    prompt_tokens: r.try_get::<i64, _>("prompt_tokens").map_err(get)? as u64,
-                    completion_tokens: r.try_get::<i64, _>("completion_tokens").map_err(get)?
-                        as u64,
-                    usd: r.try_get("usd").map_err(get)?,
-                    reported: r.try_get::<i64, _>("reported").map_err(get)? != 0,
+                    at: col(r, "at").map_err(get)?,
+                    investigation_id: col(r, "investigation_id").map_err(get)?,
+                    agent: col(r, "agent").map_err(get)?,
+                    provider: col(r, "provider").map_err(get)?,
+                    model: col(r, "model").map_err(get)?,
+                    prompt_tokens: col::<i64>(r, "prompt_tokens").map_err(get)? as u64,
+                    completion_tokens: col::<i64>(r, "completion_tokens").map_err(get)? as u64,
+                    usd: col(r, "usd").map_err(get)?,
+                    reported: col::<i64>(r, "reported").map_err(get)? != 0,
                     outcome: match outcome.as_str() {
                         "ok" => CallOutcome::Ok,
                         "invalid" => CallOutcome::Invalid,

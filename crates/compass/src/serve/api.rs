@@ -4,7 +4,8 @@
 //!
 //! Limits: bodies over `[serve] max_body_bytes` get 413, requests slower than
 //! `request_timeout` get 408 (the SSE stream is exempt), and at most 512 requests are
-//! in flight (the rest wait in the kernel's accept queue: backpressure, not memory).
+//! handled at once (the rest wait holding only their connection, body unread:
+//! backpressure, not a growing queue in memory).
 
 use super::auth::Caller;
 use super::worker::now_ms;
@@ -368,11 +369,9 @@ async fn start_investigation(
             .map_err(|e| AppError::unprocessable(format!("not a start request: {e}")))?,
     };
     let incident = state.store.incident(&id).await?;
-    let priority = body.priority.unwrap_or(match incident.incident.severity {
-        compass_core::Severity::Critical => 2,
-        compass_core::Severity::Warning => 1,
-        compass_core::Severity::Info => 0,
-    });
+    let priority = body
+        .priority
+        .unwrap_or(priority_of(incident.incident.severity));
     let inv = state.store.enqueue(&id, priority, now_ms()).await?;
     state.queue_notify.notify_waiters();
     audit(

@@ -334,11 +334,9 @@ pub async fn run(opts: ServeOptions) -> Result<()> {
         }
     );
     tracing::info!(%addr, store = state.store.backend(), replica = %state.replica, "listening");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = tokio::spawn(worker::run_workers(state.clone(), stop_rx.clone()));
-    let gauges = tokio::spawn(telemetry::queue_gauges(state.clone(), stop_rx.clone()));
+    let workers = start_workers(&state);
+    let (stop_tx, mut shutdown_rx) = watch::channel(false);
     let router = app(state.clone(), prometheus);
-    let mut shutdown_rx = stop_rx.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = shutdown_rx.changed().await;
     });
@@ -349,7 +347,7 @@ pub async fn run(opts: ServeOptions) -> Result<()> {
         state.serve.shutdown_grace
     );
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(state.serve.shutdown_grace, workers)
+    if tokio::time::timeout(state.serve.shutdown_grace, workers.stop())
         .await
         .is_err()
     {
@@ -357,7 +355,6 @@ pub async fn run(opts: ServeOptions) -> Result<()> {
             "grace period over: unfinished investigations will be taken over by another replica when their leases expire"
         );
     }
-    gauges.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Self-observability of the service: the Prometheus recorder behind `/metrics`
-//! (installed once per process; histograms get latency buckets), the queue gauges
-//! refreshed from the store (the queue is shared by all replicas, so any replica's
-//! scrape shows it), and the log format (`COMPASS_LOG_FORMAT=json`: one JSON object a
+//! (installed once per process; histograms get latency buckets), the queue gauge
+//! read from the store at each scrape (the queue is shared by all replicas, so any
+//! replica's scrape shows it), and the log format (`COMPASS_LOG_FORMAT=json`: one JSON object a
 //! line with the span fields — investigation, incident, attempt — of the current span).
 
 use super::ServeState;
@@ -9,8 +9,6 @@ use super::metrics as m;
 use compass_engine::store::JobState;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Duration;
-use tokio::sync::watch;
 
 /// Seconds: from a fast HTTP request to a long investigation.
 const BUCKETS: &[f64] = &[
@@ -51,17 +49,6 @@ pub(super) async fn refresh_queue_gauge(state: &ServeState) {
             metrics::gauge!(m::QUEUE_DEPTH).set(queued as f64);
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the queue depth"),
-    }
-}
-
-/// Refresh the queue gauge every 5 s until shutdown.
-pub(super) async fn queue_gauges(state: ServeState, mut stop: watch::Receiver<bool>) {
-    loop {
-        refresh_queue_gauge(&state).await;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = stop.changed() => return,
-        }
     }
 }
 
