@@ -139,8 +139,25 @@ impl CircuitBreaker {
     /// counted (`compass_source_calls_total` by source and outcome) and timed
     /// (`compass_source_call_duration_seconds`); the state is exported as
     /// `compass_circuit_breaker_state` (0 closed, 1 half-open, 2 open). The names are
-    /// listed with the service's others in the binary's `serve/metrics.rs`.
-    pub async fn call<T, F>(&self, fut: F) -> SourceResult<T>
+    /// listed with the service's others in the binary's `serve/metrics.rs`. Each call
+    /// is also a `source.call` tracing span (source, op, outcome), exported over OTLP
+    /// when the service is configured to.
+    pub async fn call<T, F>(&self, op: &'static str, fut: F) -> SourceResult<T>
+    where
+        F: Future<Output = SourceResult<T>>,
+    {
+        let span = tracing::info_span!("source.call", source = %self.name, op, outcome = tracing::field::Empty);
+        tracing::Instrument::instrument(self.call_inner(fut), span.clone())
+            .await
+            .inspect(|_| {
+                span.record("outcome", "ok");
+            })
+            .inspect_err(|e| {
+                span.record("outcome", tracing::field::display(e));
+            })
+    }
+
+    async fn call_inner<T, F>(&self, fut: F) -> SourceResult<T>
     where
         F: Future<Output = SourceResult<T>>,
     {
@@ -225,12 +242,12 @@ impl MetricsSource for Guarded<dyn MetricsSource> {
         step_ms: i64,
     ) -> SourceResult<Vec<Series>> {
         self.breaker
-            .call(self.inner.query_range(query, range, step_ms))
+            .call("query_range", self.inner.query_range(query, range, step_ms))
             .await
     }
     async fn label_values(&self, label: &str, range: TimeRange) -> SourceResult<Vec<String>> {
         self.breaker
-            .call(self.inner.label_values(label, range))
+            .call("label_values", self.inner.label_values(label, range))
             .await
     }
 }
@@ -251,7 +268,10 @@ impl LogSource for Guarded<dyn LogSource> {
         limit: usize,
     ) -> SourceResult<Page<LogRecord>> {
         self.breaker
-            .call(self.inner.fetch_logs(query, range, cursor, limit))
+            .call(
+                "fetch_logs",
+                self.inner.fetch_logs(query, range, cursor, limit),
+            )
             .await
     }
 }
@@ -269,11 +289,16 @@ impl TraceSource for Guarded<dyn TraceSource> {
         limit: usize,
     ) -> SourceResult<Page<Span>> {
         self.breaker
-            .call(self.inner.fetch_spans(range, service, cursor, limit))
+            .call(
+                "fetch_spans",
+                self.inner.fetch_spans(range, service, cursor, limit),
+            )
             .await
     }
     async fn call_graph(&self, range: TimeRange) -> SourceResult<CallGraph> {
-        self.breaker.call(self.inner.call_graph(range)).await
+        self.breaker
+            .call("call_graph", self.inner.call_graph(range))
+            .await
     }
 }
 
@@ -283,7 +308,9 @@ impl ChangeSource for Guarded<dyn ChangeSource> {
         self.inner.name()
     }
     async fn fetch_changes(&self, range: TimeRange) -> SourceResult<Vec<ChangeEvent>> {
-        self.breaker.call(self.inner.fetch_changes(range)).await
+        self.breaker
+            .call("fetch_changes", self.inner.fetch_changes(range))
+            .await
     }
 }
 
@@ -338,32 +365,32 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dropped_trial_call_lets_the_next_call_try() {
         let b = CircuitBreaker::new("m", cfg(1));
-        assert!(b.call(async { unavailable() }).await.is_err());
+        assert!(b.call("test", async { unavailable() }).await.is_err());
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(b.state(), BreakerState::HalfOpen);
         // The trial call is abandoned by its caller before it answers.
         let abandoned = tokio::time::timeout(
             Duration::from_millis(10),
-            b.call(std::future::pending::<SourceResult<u32>>()),
+            b.call("test", std::future::pending::<SourceResult<u32>>()),
         )
         .await;
         assert!(abandoned.is_err());
         // The next call is the trial, not refused as if one were still in flight.
-        assert_eq!(b.call(async { Ok(7) }).await.unwrap(), 7);
+        assert_eq!(b.call("test", async { Ok(7) }).await.unwrap(), 7);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]
     async fn opens_after_threshold_and_fails_fast() {
         let b = CircuitBreaker::new("m", cfg(2));
-        assert!(b.call(async { unavailable() }).await.is_err());
+        assert!(b.call("test", async { unavailable() }).await.is_err());
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.call(async { unavailable() }).await.is_err());
+        assert!(b.call("test", async { unavailable() }).await.is_err());
         assert_eq!(b.state(), BreakerState::Open);
         // While open the inner call is not made at all.
         let called = std::sync::atomic::AtomicBool::new(false);
         let r = b
-            .call(async {
+            .call("test", async {
                 called.store(true, std::sync::atomic::Ordering::SeqCst);
                 Ok(1)
             })
@@ -375,21 +402,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn half_open_trial_closes_on_success_and_reopens_on_failure() {
         let b = CircuitBreaker::new("m", cfg(1));
-        let _ = b.call(async { unavailable() }).await;
+        let _ = b.call("test", async { unavailable() }).await;
         assert_eq!(b.state(), BreakerState::Open);
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        let _ = b.call(async { unavailable() }).await;
+        let _ = b.call("test", async { unavailable() }).await;
         assert_eq!(b.state(), BreakerState::Open);
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(b.call(async { Ok(7) }).await, Ok(7));
+        assert_eq!(b.call("test", async { Ok(7) }).await, Ok(7));
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]
     async fn timeout_counts_as_failure() {
         let b = CircuitBreaker::new("m", cfg(1));
-        let r: SourceResult<u32> = b.call(std::future::pending()).await;
+        let r: SourceResult<u32> = b.call("test", std::future::pending()).await;
         assert!(matches!(
             r,
             Err(SourceError::Timeout { after_ms: 5000, .. })
@@ -401,7 +428,7 @@ mod tests {
     async fn bad_data_does_not_open() {
         let b = CircuitBreaker::new("m", cfg(1));
         let r: SourceResult<u32> = b
-            .call(async {
+            .call("test", async {
                 Err(SourceError::BadData {
                     source_name: "m".into(),
                     detail: "x".into(),

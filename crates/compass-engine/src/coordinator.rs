@@ -298,28 +298,34 @@ impl Coordinator {
             let ctx = Arc::clone(ctx);
             let incident = incident.clone();
             let per_agent = self.config.agent_timeout;
-            let handle = set.spawn(async move {
-                let t0 = Instant::now();
-                // Observe and orient both count against the agent's own timeout.
-                let work = async {
-                    let output = agent.observe(&incident, &ctx).await?;
-                    let hypotheses = agent.orient(&output.observations, &ctx);
-                    Ok::<_, AgentError>((output, hypotheses))
-                };
-                let (output, hypotheses) = match tokio::time::timeout(per_agent, work).await {
-                    Ok(Ok((out, hyps))) => (Ok(out), hyps),
-                    Ok(Err(e)) => (Err(e), Vec::new()),
-                    Err(_) => (Err(AgentError::TimedOut(per_agent)), Vec::new()),
-                };
-                (
-                    i,
-                    AgentResult {
-                        output,
-                        hypotheses,
-                        elapsed: t0.elapsed(),
-                    },
-                )
-            });
+            // Spawned tasks do not inherit the caller's span: give each its own,
+            // a child of the investigation's (one trace per investigation over OTLP).
+            let span = tracing::info_span!("agent", agent = agent.name());
+            let handle = set.spawn(tracing::Instrument::instrument(
+                async move {
+                    let t0 = Instant::now();
+                    // Observe and orient both count against the agent's own timeout.
+                    let work = async {
+                        let output = agent.observe(&incident, &ctx).await?;
+                        let hypotheses = agent.orient(&output.observations, &ctx);
+                        Ok::<_, AgentError>((output, hypotheses))
+                    };
+                    let (output, hypotheses) = match tokio::time::timeout(per_agent, work).await {
+                        Ok(Ok((out, hyps))) => (Ok(out), hyps),
+                        Ok(Err(e)) => (Err(e), Vec::new()),
+                        Err(_) => (Err(AgentError::TimedOut(per_agent)), Vec::new()),
+                    };
+                    (
+                        i,
+                        AgentResult {
+                            output,
+                            hypotheses,
+                            elapsed: t0.elapsed(),
+                        },
+                    )
+                },
+                span,
+            ));
             task_index.insert(handle.id(), i);
         }
 

@@ -53,6 +53,9 @@ enum Command {
     Cost(CostArgs),
     /// Run the HTTP API, alert webhooks, web UI and investigation workers.
     Serve(ServeArgs),
+    /// Serve COMPASS to other agents and assistants over MCP on stdin/stdout
+    /// (the caller's API token in $COMPASS_TOKEN). `compass serve` also serves MCP at /mcp.
+    Mcp(McpArgs),
     /// Manage the API tokens `compass serve` accepts.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -88,6 +91,28 @@ struct ServeArgs {
     /// This replica's name in job leases (default: host name and process id).
     #[arg(long, value_name = "NAME")]
     replica: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct McpArgs {
+    /// `compass.toml` with `[sources]`, `[serve]`, `[limits]` and `[llm]`.
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The store (as for `compass serve`; share it with the service to see its incidents).
+    #[arg(long = "database", value_name = "URL", env = "COMPASS_DATABASE_URL")]
+    database: Option<String>,
+    /// Investigate over this bundle directory instead of live sources.
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    bundle: Option<PathBuf>,
+    /// Simulate an incident, serve over it and open it (no token needed).
+    #[arg(long)]
+    demo: bool,
+    /// Require no API token: the client acts as the anonymous admin.
+    #[arg(long)]
+    no_auth: bool,
+    /// Investigations run at once by this process (default: `[serve] workers`).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 /// `--database URL`, defaulting to `$COMPASS_DATABASE_URL`.
@@ -415,13 +440,16 @@ fn main() -> ExitCode {
     // The service logs its own progress; the one-shot commands only errors.
     let default_filter = match args.command {
         Command::Serve(_) => "info",
+        Command::Mcp(_) => "warn",
         _ => "error",
     };
     compass::serve::telemetry::init_logging(default_filter);
-    match run(args) {
+    let code = match run(args) {
         Ok(outcome) => outcome.exit_code(),
         Err(e) => cli::report_error(&e),
-    }
+    };
+    compass::serve::telemetry::shutdown_tracing();
+    code
 }
 
 fn run(args: Cli) -> Result<Outcome> {
@@ -527,6 +555,21 @@ fn run(args: Cli) -> Result<Outcome> {
                 replica: a.replica,
             };
             runtime.block_on(compass::serve::run(opts))?;
+            Ok(Outcome::Done)
+        }
+        Command::Mcp(a) => {
+            let opts = compass::serve::ServeOptions {
+                config: a.config,
+                database_url: a.database,
+                bundle: a.bundle,
+                demo: a.demo,
+                no_auth: a.no_auth,
+                workers: a.workers,
+                replica: Some(format!("mcp-{}", std::process::id())),
+                ..Default::default()
+            };
+            let token = std::env::var("COMPASS_TOKEN").ok();
+            runtime.block_on(compass::serve::mcp::run_stdio(opts, token))?;
             Ok(Outcome::Done)
         }
         Command::Token(t) => {

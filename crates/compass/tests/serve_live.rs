@@ -2,7 +2,8 @@
 //! a real Alertmanager posting to the webhook; two replicas sharing a real PostgreSQL
 //! queue, one killed mid-run (every job finishes exactly once); and the web UI driven
 //! in headless Chromium (a screenshot, and a click on confirm that changes the stored
-//! decision). A missing server binary fails the test with the install command.
+//! decision); and one trace per investigation exported over OTLP/HTTP to a receiver
+//! in the test. A missing server binary fails the test with the install command.
 
 use compass_adapters::store::SqlStore;
 use compass_engine::store::Store;
@@ -74,6 +75,19 @@ impl Replica {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as systemd or Kubernetes stop it, and wait for the graceful exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.child.wait().unwrap()
     }
 }
 
@@ -432,4 +446,148 @@ async fn the_web_ui_shows_the_investigation_and_confirm_changes_the_decision() {
     assert_eq!(decisions[0]["hypothesis_id"], hypothesis.as_str());
     assert_eq!(decisions[0]["confirmed"], true);
     assert_eq!(decisions[0]["actor"], "alice");
+}
+
+/// What an OTLP/HTTP receiver got: one decoded export request per POST.
+type Exports = std::sync::Arc<
+    std::sync::Mutex<
+        Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+    >,
+>;
+
+/// A minimal OTLP/HTTP traces receiver on a loopback port (no collector is packaged
+/// for Debian): it decodes each protobuf body with the OTLP schema.
+async fn otlp_receiver() -> (u16, Exports) {
+    use prost::Message;
+    let exports: Exports = Default::default();
+    let sink = exports.clone();
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body)
+                    .expect("the exporter sends OTLP protobuf");
+                sink.lock().unwrap().push(req);
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (port, exports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_investigation_is_one_trace_over_otlp_and_the_logs_carry_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let (otlp_port, exports) = otlp_receiver().await;
+    let endpoint = format!("http://127.0.0.1:{otlp_port}");
+    let mut compass = Replica::start(
+        &db,
+        &["--no-auth"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_SERVICE_NAME", "compass-test"),
+            ("COMPASS_LOG_FORMAT", "json"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let start = compass_adapters::bundle::BundleSource::open(&bundle())
+        .unwrap()
+        .incident()
+        .start;
+    let created: Value = client
+        .post(compass.url("/api/v1/incidents"))
+        .json(&json!({"title": "traced", "start": chrono::DateTime::from_timestamp_millis(start).unwrap().to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let inv = created["investigation_id"].as_str().unwrap().to_string();
+    let result_url = compass.url(&format!("/api/v1/investigations/{inv}/result"));
+    wait_until("the investigation", Duration::from_secs(120), || async {
+        client.get(&result_url).send().await.unwrap().status() == 200
+    })
+    .await;
+    let result: Value = client
+        .get(&result_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let trace_id = result["trace_id"].as_str().unwrap().to_string();
+    assert_eq!(trace_id.len(), 32, "{trace_id}");
+    // A graceful stop flushes the batch exporter.
+    assert!(compass.terminate().success(), "log: {}", compass.log());
+
+    let exports = exports.lock().unwrap();
+    let spans: Vec<_> = exports
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .filter(|rs| {
+            rs.resource.as_ref().is_some_and(|r| {
+                r.attributes.iter().any(|kv| {
+                    kv.key == "service.name" && format!("{:?}", kv.value).contains("compass-test")
+                })
+            })
+        })
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .filter(|s| hex::encode(&s.trace_id) == trace_id)
+        .collect();
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    let root = named("investigation");
+    assert_eq!(
+        root.len(),
+        1,
+        "one root span; got {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert!(
+        root[0].parent_span_id.is_empty(),
+        "the investigation is the trace's root"
+    );
+    let agents = named("agent");
+    assert!(agents.len() >= 3, "agent spans: {}", agents.len());
+    assert!(
+        agents.iter().all(|a| a.parent_span_id == root[0].span_id),
+        "agents are children of the investigation"
+    );
+    let calls = named("source.call");
+    assert!(
+        !calls.is_empty(),
+        "data-source calls are spans of the trace"
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.attributes.iter().any(|kv| kv.key == "op")),
+        "each call names its operation"
+    );
+
+    // The JSON log line that ends the investigation names the same trace.
+    let log = compass.log();
+    let finished = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "investigation finished")
+        .unwrap_or_else(|| panic!("no finished line in {log}"));
+    assert_eq!(
+        finished["span"]["trace_id"],
+        trace_id.as_str(),
+        "{finished}"
+    );
+    assert_eq!(
+        finished["span"]["investigation"],
+        inv.as_str(),
+        "{finished}"
+    );
 }

@@ -482,7 +482,16 @@ impl Run<'_> {
         }
 
         let started = Instant::now();
-        let answer = a.model.complete(request).await;
+        let span = tracing::info_span!(
+            "llm.call",
+            step,
+            provider = a.model.provider(),
+            model = a.model.model(),
+            prompt_tokens = tracing::field::Empty,
+            completion_tokens = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let answer = tracing::Instrument::instrument(a.model.complete(request), span.clone()).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         let (usage, reported, outcome, error) = match &answer {
             Ok(r) => {
@@ -507,6 +516,9 @@ impl Run<'_> {
                 Some(e.to_string()),
             ),
         };
+        span.record("prompt_tokens", usage.prompt_tokens);
+        span.record("completion_tokens", usage.completion_tokens);
+        span.record("outcome", outcome.as_str());
         let cost = Cost {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,

@@ -38,6 +38,14 @@ pub fn json(inv: &Investigation) -> Value {
         })).collect::<Vec<_>>(),
         "elapsed_ms": inv.elapsed_ms,
         "llm": inv.llm,
+        "decisions": inv.decisions.iter().map(|d| json!({
+            "hypothesis_id": d.hypothesis_id,
+            "verdict": if d.confirmed { "confirmed" } else { "rejected" },
+            "by": d.by,
+            "note": d.note,
+            "at": rfc3339(d.at),
+            "at_ms": d.at,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -25,6 +25,7 @@ pub fn markdown(inv: &Investigation) -> String {
     timeline(&mut md, inv);
     analysis(&mut md, inv);
     ruled_out(&mut md, inv);
+    decisions(&mut md, inv);
     if let Some(report) = &inv.llm {
         llm(&mut md, report);
     }
@@ -362,6 +363,30 @@ fn number(v: f64) -> String {
     }
     let s = format!("{v:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The human verdicts recorded on the hypotheses (only when there are some).
+fn decisions(md: &mut String, inv: &Investigation) {
+    if inv.decisions.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Decisions\n");
+    for d in &inv.decisions {
+        let verdict = if d.confirmed { "confirmed" } else { "rejected" };
+        let note = if d.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", text(&d.note))
+        };
+        let _ = writeln!(
+            md,
+            "- {} **{verdict}** by {} at {}{note}",
+            code(&d.hypothesis_id),
+            text(&d.by),
+            super::rfc3339(d.at)
+        );
+    }
+    md.push('\n');
 }
 
 fn ruled_out(md: &mut String, inv: &Investigation) {

@@ -9,7 +9,7 @@
 
 use super::auth::Caller;
 use super::worker::now_ms;
-use super::{ServeState, intake, metrics as m, openapi, ui};
+use super::{ServeState, intake, metrics as m, openapi, ops, ui};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -17,11 +17,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use compass_core::{Incident, IncidentOrigin};
 use compass_engine::store::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -164,6 +162,7 @@ pub fn app(state: ServeState, prometheus: Option<PrometheusHandle>) -> Router {
         ));
     Router::new()
         .route("/api/v1/investigations/{id}/events", get(events))
+        .merge(super::mcp::routes(&state))
         .merge(timed)
         .fallback(|| async {
             AppError::not_found("no such route; the API is described at /api/openapi.json")
@@ -207,26 +206,6 @@ async fn readyz(State(state): State<ServeState>) -> Response {
     }
 }
 
-async fn audit(
-    state: &ServeState,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    detail: String,
-) -> Result<(), AppError> {
-    state
-        .store
-        .audit(&AuditRecord {
-            at: now_ms(),
-            actor: caller.name.clone(),
-            action: action.into(),
-            target: target.into(),
-            detail,
-        })
-        .await?;
-    Ok(())
-}
-
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     state: Option<String>,
@@ -251,88 +230,18 @@ async fn list_incidents(
     State(state): State<ServeState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<IncidentRecord>>, AppError> {
-    caller.require(Role::Viewer)?;
-    let filter = match q.state.as_deref() {
-        None | Some("") | Some("all") => None,
-        Some(s) => Some(IncidentState::parse(s).ok_or_else(|| {
-            AppError::bad_request(format!("state `{s}`: use open, resolved or all"))
-        })?),
-    };
-    Ok(Json(state.store.incidents(filter, limit(&q)).await?))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewIncident {
-    title: String,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    services: Vec<String>,
-    /// RFC 3339; default now.
-    #[serde(default)]
-    start: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Created {
-    incident: IncidentRecord,
-    investigation_id: String,
+    Ok(Json(
+        ops::list_incidents(&state, &caller, q.state.as_deref(), limit(&q)).await?,
+    ))
 }
 
 async fn create_incident(
     caller: Caller,
     State(state): State<ServeState>,
-    JsonBody(body): JsonBody<NewIncident>,
-) -> Result<(StatusCode, Json<Created>), AppError> {
-    caller.require(Role::Responder)?;
-    if body.title.trim().is_empty() {
-        return Err(AppError::unprocessable("`title` is empty"));
-    }
-    let severity = match &body.severity {
-        None => compass_core::Severity::Warning,
-        Some(s) => compass_adapters::alertmanager::severity_of(s).ok_or_else(|| {
-            AppError::unprocessable(format!("severity `{s}`: use critical, warning or info"))
-        })?,
-    };
-    let start = match &body.start {
-        None => now_ms(),
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .map_err(|e| {
-                AppError::unprocessable(format!(
-                    "start `{t}`: {e}; write RFC 3339, e.g. 2026-03-14T09:32:00Z"
-                ))
-            })?
-            .timestamp_millis(),
-    };
-    let incident = Incident {
-        id: String::new(),
-        title: body.title.trim().to_string(),
-        severity,
-        start,
-        affected_services: body.services,
-        labels: body.labels,
-        origin: IncidentOrigin::Api,
-    };
-    let (record, investigation_id) = state.store.create_incident(&incident, now_ms()).await?;
-    state.queue_notify.notify_waiters();
-    audit(
-        &state,
-        &caller,
-        "incident.create",
-        &record.id,
-        format!("investigation {investigation_id}"),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            incident: record,
-            investigation_id,
-        }),
-    ))
+    JsonBody(body): JsonBody<ops::NewIncident>,
+) -> Result<(StatusCode, Json<ops::Created>), AppError> {
+    let created = ops::create_incident(&state, &caller, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn get_incident(
@@ -362,30 +271,13 @@ async fn start_investigation(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<InvestigationRecord>), AppError> {
-    caller.require(Role::Responder)?;
     let body: StartBody = match body.iter().all(u8::is_ascii_whitespace) {
         true => StartBody::default(),
         false => serde_json::from_slice(&body)
             .map_err(|e| AppError::unprocessable(format!("not a start request: {e}")))?,
     };
-    let incident = state.store.incident(&id).await?;
-    let priority = body
-        .priority
-        .unwrap_or(priority_of(incident.incident.severity));
-    let inv = state.store.enqueue(&id, priority, now_ms()).await?;
-    state.queue_notify.notify_waiters();
-    audit(
-        &state,
-        &caller,
-        "investigation.start",
-        &inv,
-        format!("incident {id}"),
-    )
-    .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.store.investigation(&inv).await?),
-    ))
+    let inv = ops::start_investigation(&state, &caller, &id, body.priority).await?;
+    Ok((StatusCode::ACCEPTED, Json(inv)))
 }
 
 async fn list_investigations(
@@ -411,47 +303,12 @@ async fn get_investigation(
     Ok(Json(state.store.investigation(&id).await?))
 }
 
-/// The stored result with the standing human decisions folded in.
-pub(super) async fn result_with_decisions(
-    state: &ServeState,
-    id: &str,
-) -> Result<Option<compass_core::Investigation>, AppError> {
-    let Some(mut inv) = state.store.result(id).await? else {
-        return Ok(None);
-    };
-    inv.decisions = state
-        .store
-        .decisions(id)
-        .await?
-        .into_iter()
-        .map(|d| compass_core::Decision {
-            hypothesis_id: d.hypothesis_id,
-            confirmed: d.confirmed,
-            by: d.actor,
-            note: d.note,
-            at: d.at,
-        })
-        .collect();
-    Ok(Some(inv))
-}
-
 async fn get_result(
     caller: Caller,
     State(state): State<ServeState>,
     Path(id): Path<String>,
 ) -> Result<Json<compass_core::Investigation>, AppError> {
-    caller.require(Role::Viewer)?;
-    match result_with_decisions(&state, &id).await? {
-        Some(inv) => Ok(Json(inv)),
-        None => {
-            let rec = state.store.investigation(&id).await?;
-            Err(AppError::conflict(format!(
-                "investigation {id} has no result ({}{})",
-                rec.state.as_str(),
-                rec.error.map(|e| format!(": {e}")).unwrap_or_default()
-            )))
-        }
-    }
+    Ok(Json(ops::result(&state, &caller, &id).await?))
 }
 
 async fn cancel_investigation(
@@ -461,7 +318,7 @@ async fn cancel_investigation(
 ) -> Result<Json<InvestigationRecord>, AppError> {
     caller.require(Role::Responder)?;
     let rec = state.store.cancel(&id, now_ms()).await?;
-    audit(
+    ops::audit(
         &state,
         &caller,
         "investigation.cancel",
@@ -472,72 +329,13 @@ async fn cancel_investigation(
     Ok(Json(rec))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    hypothesis_id: String,
-    /// `confirmed` or `rejected`.
-    verdict: String,
-    #[serde(default)]
-    note: String,
-}
-
 async fn record_decision(
     caller: Caller,
     State(state): State<ServeState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<DecisionBody>,
+    JsonBody(body): JsonBody<ops::DecisionBody>,
 ) -> Result<(StatusCode, Json<DecisionRecord>), AppError> {
-    caller.require(Role::Responder)?;
-    let confirmed = match body.verdict.as_str() {
-        "confirmed" | "confirm" => true,
-        "rejected" | "reject" => false,
-        other => {
-            return Err(AppError::unprocessable(format!(
-                "verdict `{other}`: use \"confirmed\" or \"rejected\""
-            )));
-        }
-    };
-    if body.note.len() > 4_000 {
-        return Err(AppError::unprocessable("`note` is over 4000 bytes"));
-    }
-    let Some(result) = state.store.result(&id).await? else {
-        let rec = state.store.investigation(&id).await?;
-        return Err(AppError::conflict(format!(
-            "investigation {id} is {}; decide once it has a result",
-            rec.state.as_str()
-        )));
-    };
-    if !result.hypotheses.iter().any(|h| h.id == body.hypothesis_id) {
-        return Err(AppError::unprocessable(format!(
-            "investigation {id} has no hypothesis `{}` (it has: {})",
-            body.hypothesis_id,
-            result
-                .hypotheses
-                .iter()
-                .map(|h| h.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let decision = DecisionRecord {
-        investigation_id: id.clone(),
-        hypothesis_id: body.hypothesis_id.clone(),
-        confirmed,
-        note: body.note.trim().to_string(),
-        actor: caller.name.clone(),
-        at: now_ms(),
-    };
-    state.store.record_decision(&decision).await?;
-    let verdict = if confirmed { "confirmed" } else { "rejected" };
-    audit(
-        &state,
-        &caller,
-        "decision.record",
-        &id,
-        format!("{verdict} {}", body.hypothesis_id),
-    )
-    .await?;
+    let decision = ops::record_decision(&state, &caller, &id, body).await?;
     Ok((StatusCode::CREATED, Json(decision)))
 }
 

@@ -87,10 +87,7 @@ pub(super) async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Caller, AppError> {
     if state.auth == AuthMode::Open {
-        return Ok(Caller {
-            name: "anonymous".into(),
-            role: Role::Admin,
-        });
+        return Ok(anonymous());
     }
     let token = match bearer(headers) {
         Some(t) => t.to_string(),
@@ -109,7 +106,12 @@ pub(super) async fn authenticate(
             t
         }
     };
-    match state.store.token_by_hash(&hash_token(&token)).await? {
+    caller_for_token(state, &token).await
+}
+
+/// The caller an API token names (the MCP stdio server checks its token once, here).
+pub(super) async fn caller_for_token(state: &ServeState, token: &str) -> Result<Caller, AppError> {
+    match state.store.token_by_hash(&hash_token(token)).await? {
         Some(t) => Ok(Caller {
             name: t.name,
             role: t.role,
@@ -117,6 +119,14 @@ pub(super) async fn authenticate(
         None => Err(AppError::unauthorized(
             "the API token is unknown or revoked",
         )),
+    }
+}
+
+/// The anonymous admin of an open (`--no-auth`) replica.
+pub(super) fn anonymous() -> Caller {
+    Caller {
+        name: "anonymous".into(),
+        role: Role::Admin,
     }
 }
 

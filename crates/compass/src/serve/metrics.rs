@@ -42,6 +42,8 @@ pub const WEBHOOK_ALERTS: &str = "compass_webhook_alerts_total";
 pub const HTTP_REQUESTS: &str = "compass_http_requests_total";
 /// HTTP request latency, seconds, by `route`.
 pub const HTTP_SECONDS: &str = "compass_http_request_duration_seconds";
+/// MCP tool calls, by `tool` and `outcome` (ok, error).
+pub const MCP_TOOL_CALLS: &str = "compass_mcp_tool_calls_total";
 /// Always 1, with the `version` label.
 pub const BUILD_INFO: &str = "compass_build_info";
 
@@ -66,5 +68,6 @@ pub const ALL: &[&str] = &[
     WEBHOOK_ALERTS,
     HTTP_REQUESTS,
     HTTP_SECONDS,
+    MCP_TOOL_CALLS,
     BUILD_INFO,
 ];

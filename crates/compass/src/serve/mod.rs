@@ -3,6 +3,8 @@
 //! SQLite is the single-node default.
 //!
 //! - `api.rs`: the router (`app`), handlers, request/response types, `AppError`.
+//! - `ops.rs`: the operations both front doors share (roles, validation, audit).
+//! - `mcp.rs`: the MCP tools, on stdio (`compass mcp`) and at `/mcp`.
 //! - `auth.rs`: API tokens (SHA-256 hashes in the store), roles, webhook secrets/HMAC.
 //! - `intake.rs`: Alertmanager and generic webhooks → the store's alert intake.
 //! - `worker.rs`: leasing, running and finishing investigations.
@@ -14,8 +16,10 @@
 mod api;
 mod auth;
 mod intake;
+pub mod mcp;
 pub mod metrics;
 mod openapi;
+mod ops;
 pub mod telemetry;
 pub mod tokens;
 mod ui;
@@ -305,11 +309,12 @@ fn demo_bundle(opts: &ServeOptions) -> Result<Option<PathBuf>> {
     Ok(Some(dir))
 }
 
-/// `compass serve`: listen, work the queue, stop gracefully on Ctrl-C or SIGTERM.
-pub async fn run(opts: ServeOptions) -> Result<()> {
-    let prometheus = telemetry::install_recorder();
-    let (state, demo_incident) = prepare(&opts).await?;
-    if let Some(incident) = demo_incident
+/// Open the `--demo` incident, unless the store already has incidents.
+async fn open_demo_incident(
+    state: &ServeState,
+    incident: Option<compass_core::Incident>,
+) -> Result<()> {
+    if let Some(incident) = incident
         && state.store.incidents(None, 1).await?.is_empty()
     {
         let (rec, _) = state
@@ -318,6 +323,14 @@ pub async fn run(opts: ServeOptions) -> Result<()> {
             .await?;
         eprintln!("opened demo incident {}: {}", rec.id, rec.incident.title);
     }
+    Ok(())
+}
+
+/// `compass serve`: listen, work the queue, stop gracefully on Ctrl-C or SIGTERM.
+pub async fn run(opts: ServeOptions) -> Result<()> {
+    let prometheus = telemetry::install_recorder();
+    let (state, demo_incident) = prepare(&opts).await?;
+    open_demo_incident(&state, demo_incident).await?;
     let listener = tokio::net::TcpListener::bind(&state.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", state.serve.listen))?;

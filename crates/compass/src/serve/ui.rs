@@ -11,8 +11,9 @@
 //!   cookie (see `auth.rs` for the CSRF rule).
 
 use super::ServeState;
-use super::api::{AppError, result_with_decisions};
+use super::api::AppError;
 use super::auth::{COOKIE, Caller, authenticate, hash_token};
+use super::ops::result_with_decisions;
 use crate::report::{Interactive, escape_html, html_interactive};
 use axum::Router;
 use axum::extract::{Form, Path, State};

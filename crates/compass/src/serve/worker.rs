@@ -92,10 +92,16 @@ enum Ended {
     LeaseLost,
 }
 
-#[tracing::instrument(name = "investigation", skip_all, fields(investigation = %lease.investigation_id, incident = %lease.incident.id, attempt = lease.attempt))]
+/// One investigation is one trace: this span is its root, the agents, data-source
+/// calls and LLM calls its children; the stored result carries the trace's id.
+#[tracing::instrument(name = "investigation", parent = None, skip_all, fields(investigation = %lease.investigation_id, incident = %lease.incident.id, attempt = lease.attempt, trace_id = tracing::field::Empty))]
 async fn run_job(state: &ServeState, lease: Lease) {
     let id = lease.investigation_id.clone();
     let started = Instant::now();
+    let exported_trace = super::telemetry::current_trace_id();
+    if let Some(t) = &exported_trace {
+        tracing::Span::current().record("trace_id", t.as_str());
+    }
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, serde_json::Value)>();
     let progress: ProgressFn = Arc::new(move |e| {
         let _ = tx.send(progress_event(&e));
@@ -149,6 +155,12 @@ async fn run_job(state: &ServeState, lease: Lease) {
     let (finish_state, result, error) = match ended {
         Ended::Done(mut inv) => {
             inv.id = id.clone();
+            match exported_trace {
+                Some(t) => inv.trace_id = t,
+                None => {
+                    tracing::Span::current().record("trace_id", inv.trace_id.as_str());
+                }
+            }
             record_agent_metrics(&inv);
             (job_state(inv.status), Some(inv), None)
         }
