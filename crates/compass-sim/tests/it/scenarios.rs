@@ -3,9 +3,7 @@
 //! fault-specific signatures (pool saturation, pod replacement, network delay only on
 //! the client side), and the noise that is always there.
 
-mod common;
-
-use common::{Bundle, run, small};
+use crate::common::{Bundle, run, small};
 use compass_sim::scenarios;
 use std::collections::BTreeSet;
 

@@ -2,8 +2,7 @@
 //! callers that only log "call to X failed" are symptoms; a chatty logger that is as
 //! chatty in the baseline is ignored; malformed lines surface as problems.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{FaultKind, LineOrigin, Locator, LogLevel, ObservationKind};
 use compass_engine::agents::ApplicationAgent;

@@ -2,8 +2,7 @@
 //! flat point at the network into it; a peer that slowed down itself is not blamed,
 //! its callers are marked as symptoms.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{FaultKind, ObservationKind};
 use compass_engine::agents::NetworkAgent;

@@ -3,8 +3,7 @@
 //! errors on; a growing gap between a client span and its server span blames the
 //! network into the callee.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{FaultKind, ObservationKind, Span, SpanKind};
 use compass_engine::agents::TracingAgent;

@@ -3,12 +3,10 @@
 //! errors), search with TraceQL, paging, slices, the call graph, and each way a
 //! backend fails.
 
-mod trace_support;
-
+use crate::trace_support::{T0_MS, assert_calls_have_server_children, fixture, http, range, span};
 use compass_adapters::trace::{TempoConfig, TempoSource};
 use compass_core::{Span, SpanKind, SpanStatus, TimeRange};
 use compass_engine::ports::{ErrorKind, SourceError, TraceSource};
-use trace_support::{T0_MS, assert_calls_have_server_children, fixture, http, range, span};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -392,8 +390,8 @@ async fn a_503_is_retried_then_succeeds() {
 #[tokio::test]
 async fn a_refused_or_closed_connection_is_unavailable() {
     for url in [
-        trace_support::refused_url(),
-        trace_support::closing_server().await,
+        crate::trace_support::refused_url(),
+        crate::trace_support::closing_server().await,
     ] {
         let err = tempo(&url, one_slice())
             .fetch_spans(range(), None, None, 100)

@@ -2,8 +2,6 @@
 //! escaped, one chart per point sample, and a timeline. (The look is checked by eye from a
 //! headless-browser screenshot; see the report module docs.)
 
-mod report_fixture;
-
 use compass::report;
 use compass_core::model::{Investigation, Sample};
 
@@ -18,7 +16,7 @@ fn point_samples(inv: &Investigation) -> usize {
 
 #[test]
 fn is_one_complete_document() {
-    let page = report::html(&report_fixture::investigation());
+    let page = report::html(&crate::report_fixture::investigation());
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert_eq!(page.matches("<html").count(), 1);
     assert!(page.trim_end().ends_with("</html>"));
@@ -27,7 +25,7 @@ fn is_one_complete_document() {
 
 #[test]
 fn is_self_contained() {
-    let page = report::html(&report_fixture::investigation());
+    let page = report::html(&crate::report_fixture::investigation());
     for needle in ["src=", "href=", "<script", "<link", "@import", "url("] {
         assert!(!page.contains(needle), "found {needle:?}");
     }
@@ -36,7 +34,7 @@ fn is_self_contained() {
 
 #[test]
 fn log_lines_are_escaped() {
-    let page = report::html(&report_fixture::investigation());
+    let page = report::html(&crate::report_fixture::investigation());
     assert!(page.contains("&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;"));
     assert!(page.contains("on-call acknowledged &lt;page&gt;"));
     assert!(!page.contains("<page>"));
@@ -44,7 +42,7 @@ fn log_lines_are_escaped() {
 
 #[test]
 fn one_chart_per_point_sample_plus_the_timeline() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     let page = report::html(&inv);
     let charts = point_samples(&inv);
     assert_eq!(charts, 4);
@@ -55,7 +53,7 @@ fn one_chart_per_point_sample_plus_the_timeline() {
 
 #[test]
 fn charts_mark_the_alert_and_the_onset() {
-    let page = report::html(&report_fixture::investigation());
+    let page = report::html(&crate::report_fixture::investigation());
     let first_chart = page.split("<svg class=\"chart\"").nth(1).unwrap();
     let first_chart = &first_chart[..first_chart.find("</svg>").unwrap()];
     assert!(first_chart.contains("line class=\"m-alert\""));
@@ -68,7 +66,7 @@ fn charts_mark_the_alert_and_the_onset() {
 
 #[test]
 fn shows_hypotheses_queries_and_agents() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     let page = report::html(&inv);
     assert_eq!(
         page.matches("<article class=\"card hyp").count(),
@@ -85,7 +83,7 @@ fn shows_hypotheses_queries_and_agents() {
 
 #[test]
 fn empty_investigation_renders_everywhere() {
-    let mut inv = report_fixture::investigation();
+    let mut inv = crate::report_fixture::investigation();
     inv.hypotheses.clear();
     inv.agents.clear();
     inv.timeline.clear();

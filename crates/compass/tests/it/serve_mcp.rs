@@ -13,8 +13,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Value, json};
 
-mod serve_common;
-use serve_common::bundle;
+use crate::serve_common::bundle;
 
 type Client = RunningService<RoleClient, ()>;
 

@@ -2,9 +2,7 @@
 //! bundle; the log rate touches only the logs; bad input is rejected with a useful
 //! message; progress is reported per phase; large systems get generated services.
 
-mod common;
-
-use common::{read, run, small};
+use crate::common::{read, run, small};
 use compass_sim::{ErrorKind, SimConfig, SimError, scenarios, simulate};
 use std::collections::BTreeSet;
 

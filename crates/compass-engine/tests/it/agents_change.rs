@@ -1,8 +1,7 @@
 //! The change agent on fakes: a deploy followed at once by errors on its service is a
 //! bad deploy; a deploy long before, on a service that stays healthy, is nothing.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{ChangeEvent, ChangeKind, FaultKind, ObservationKind};
 use compass_engine::agents::ChangeAgent;

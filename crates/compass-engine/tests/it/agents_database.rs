@@ -1,8 +1,7 @@
 //! The database agent on fakes: an exhausted pool with waiting requests and
 //! connection-timeout lines is blamed on its owner; a busy but healthy pool is not.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{FaultKind, LogLevel, ObservationKind};
 use compass_engine::agents::DatabaseAgent;

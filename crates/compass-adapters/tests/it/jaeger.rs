@@ -3,12 +3,10 @@
 //! service, paging, the dependency graph and its fallback, and each way a backend
 //! fails.
 
-mod trace_support;
-
+use crate::trace_support::{T0_MS, assert_calls_have_server_children, fixture, http, range, span};
 use compass_adapters::trace::{JaegerConfig, JaegerSource};
 use compass_core::{Span, SpanKind, SpanStatus};
 use compass_engine::ports::{ErrorKind, SourceError, TraceSource};
-use trace_support::{T0_MS, assert_calls_have_server_children, fixture, http, range, span};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -308,8 +306,8 @@ async fn a_503_is_retried_then_succeeds() {
 #[tokio::test]
 async fn a_refused_or_closed_connection_is_unavailable() {
     for url in [
-        trace_support::refused_url(),
-        trace_support::closing_server().await,
+        crate::trace_support::refused_url(),
+        crate::trace_support::closing_server().await,
     ] {
         let err = jaeger(&url).ping().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{url}: {err}");

@@ -1,9 +1,7 @@
 //! The real `promtool` accepts `metrics.om`: it backfills the file into TSDB blocks, which
 //! fails on malformed OpenMetrics, out-of-order samples or a missing `# EOF`.
 
-mod common;
-
-use common::{run, small};
+use crate::common::{run, small};
 use compass_sim::SimConfig;
 use std::process::Command;
 

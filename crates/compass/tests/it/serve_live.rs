@@ -13,8 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod serve_common;
-use serve_common::bundle;
+use crate::serve_common::bundle;
 
 /// A `compass serve` child process, killed on drop.
 struct Replica {

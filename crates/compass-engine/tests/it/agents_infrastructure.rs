@@ -1,8 +1,7 @@
 //! The infrastructure agent on fakes: a CPU fault and a leak are found; a batch job
 //! that saturates its CPU in the baseline too is not blamed; no metrics is an error.
 
-#[path = "agents_support/mod.rs"]
-mod support;
+use crate::agents_support as support;
 
 use compass_core::{FaultKind, ObservationKind};
 use compass_engine::agents::InfrastructureAgent;

@@ -2,8 +2,6 @@
 //! investigation (see `report_fixture.rs`). Review changes with `cargo insta review` or
 //! re-record with `INSTA_UPDATE=always cargo test -p compass --test report_snapshots`.
 
-mod report_fixture;
-
 use compass::report::{self, RenderOptions};
 
 fn plain(width: usize, top: usize) -> RenderOptions {
@@ -34,19 +32,19 @@ fn strip_ansi(text: &str) -> String {
 
 #[test]
 fn terminal_default_width() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     insta::assert_snapshot!(report::terminal(&inv, &plain(100, 5)));
 }
 
 #[test]
 fn terminal_narrow_top_two() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     insta::assert_snapshot!(report::terminal(&inv, &plain(72, 2)));
 }
 
 #[test]
 fn terminal_lines_fit_the_width() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     for width in [60, 80, 100, 140] {
         let text = report::terminal(&inv, &plain(width, 5));
         for line in text.lines() {
@@ -58,7 +56,7 @@ fn terminal_lines_fit_the_width() {
 
 #[test]
 fn terminal_color_only_adds_escapes() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     let colored = report::terminal(
         &inv,
         &RenderOptions {
@@ -74,7 +72,7 @@ fn terminal_color_only_adds_escapes() {
 
 #[test]
 fn json_snapshot() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     // Sorted maps keep the snapshot stable even if another crate turns on serde_json's
     // `preserve_order` feature.
     insta::with_settings!({ sort_maps => true }, {
@@ -84,13 +82,13 @@ fn json_snapshot() {
 
 #[test]
 fn markdown_snapshot() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     insta::assert_snapshot!(report::markdown(&inv));
 }
 
 #[test]
 fn renderings_are_deterministic() {
-    let inv = report_fixture::investigation();
+    let inv = crate::report_fixture::investigation();
     let opts = RenderOptions::default();
     assert_eq!(report::terminal(&inv, &opts), report::terminal(&inv, &opts));
     assert_eq!(report::markdown(&inv), report::markdown(&inv));
@@ -105,7 +103,7 @@ fn renderings_are_deterministic() {
 /// (one ran, one rejected), redactions and a fallback.
 fn with_llm() -> compass_core::Investigation {
     use compass_core::model::{FollowUp, FollowUpOutcome, LlmCall, LlmReport};
-    let mut inv = report_fixture::investigation();
+    let mut inv = crate::report_fixture::investigation();
     let call = |step: &str, outcome: &str, prompt, completion, usd| LlmCall {
         step: step.into(),
         outcome: outcome.into(),
@@ -184,7 +182,7 @@ fn every_rendering_says_what_the_model_did() {
     assert_eq!(json["llm"]["calls"][2]["outcome"], "invalid");
     assert_eq!(json["llm"]["follow_ups"][1]["outcome"], "rejected");
     // Without a model, no section at all.
-    let plain_inv = report_fixture::investigation();
+    let plain_inv = crate::report_fixture::investigation();
     assert!(!report::markdown(&plain_inv).contains("LLM analysis"));
     assert!(!report::html(&plain_inv).contains("LLM analysis"));
 }

@@ -18,8 +18,7 @@ use tower::ServiceExt;
 
 const SECRET: &str = "hook-s3cret";
 
-mod serve_common;
-use serve_common::bundle;
+use crate::serve_common::bundle;
 
 struct Server {
     state: ServeState,
