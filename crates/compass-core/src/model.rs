@@ -249,10 +249,40 @@ pub enum Locator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Sample {
-    Points { points: Vec<(EpochMs, f64)> },
-    LogLines { lines: Vec<String> },
-    Spans { spans: Vec<String> },
-    Text { text: String },
+    Points {
+        points: Vec<(EpochMs, f64)>,
+    },
+    LogLines {
+        lines: Vec<String>,
+        /// The mined template every line matches (variables as `<*>`), when the
+        /// lines are one template's samples.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+    },
+    Spans {
+        spans: Vec<String>,
+        /// The path of the first example's trace, root first: its ancestors, the
+        /// example itself (`blamed`) and the example's children.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        path: Vec<PathSpan>,
+    },
+    Text {
+        text: String,
+    },
+}
+
+/// One span of a trace path, for a waterfall.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathSpan {
+    pub service: String,
+    pub operation: String,
+    pub start: EpochMs,
+    pub duration_ms: f64,
+    /// Nesting below the path's first span (0 for it).
+    pub depth: u32,
+    pub error: bool,
+    /// The span the evidence is about.
+    pub blamed: bool,
 }
 
 /// The data behind a claim.

@@ -264,6 +264,7 @@ impl ApplicationAgent {
                 log_query_text(ctx, &q),
                 w.incident,
                 &lines,
+                top.map(|i| logs.miner.template(i as TemplateId)),
                 QualityGrade::Direct,
                 summary,
             );
@@ -327,6 +328,7 @@ impl ApplicationAgent {
                 log_query_text(ctx, &q),
                 w.incident,
                 &lines,
+                Some(text),
                 quality,
                 summary,
             );

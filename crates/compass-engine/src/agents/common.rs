@@ -6,7 +6,8 @@ use crate::ports::{LogQuery, LogSource, MetricsSource, TraceSource};
 use compass_core::stats::sample_around;
 use compass_core::{
     Aggregation, EpochMs, Evidence, Locator, LogRecord, Matcher, MetricFunc, MetricQuery,
-    Observation, ObservationKind, QualityGrade, Sample, Series, Span, Stance, Subject, TimeRange,
+    Observation, ObservationKind, PathSpan, QualityGrade, Sample, Series, Span, Stance, Subject,
+    TimeRange,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -144,6 +145,7 @@ pub fn log_evidence(
     query_text: String,
     range: TimeRange,
     lines: &[&LogRecord],
+    template: Option<&str>,
     quality: QualityGrade,
     summary: String,
 ) -> Evidence {
@@ -172,7 +174,10 @@ pub fn log_evidence(
         source: source.to_string(),
         locator,
         time_range: range,
-        sample: Sample::LogLines { lines: shown },
+        sample: Sample::LogLines {
+            lines: shown,
+            template: template.map(|t| t.lines().next().unwrap_or("").to_string()),
+        },
         quality,
         stance: Stance::Supports,
         summary,
@@ -198,12 +203,64 @@ fn format_line(l: &LogRecord) -> String {
     format!("{} {} {} {msg}", hhmmss(l.ts), l.service, l.level.as_str())
 }
 
-/// Evidence for spans found by a trace search.
+/// The most spans a trace path shows above and below the blamed span.
+const PATH_ANCESTORS: usize = 12;
+const PATH_CHILDREN: usize = 8;
+
+/// The path through `blamed`'s trace, root first: its ancestors (as far as `all` has
+/// them), `blamed`, then its children by start time.
+fn trace_path(blamed: &Span, all: &[Span]) -> Vec<PathSpan> {
+    let trace: Vec<&Span> = all
+        .iter()
+        .filter(|s| s.trace_id == blamed.trace_id)
+        .collect();
+    let by_id: BTreeMap<&str, &Span> = trace.iter().map(|s| (s.span_id.as_str(), *s)).collect();
+    let mut chain = vec![blamed];
+    while chain.len() <= PATH_ANCESTORS {
+        let Some(parent) = chain
+            .last()
+            .and_then(|s| s.parent_id.as_deref())
+            .and_then(|p| by_id.get(p))
+        else {
+            break;
+        };
+        chain.push(parent);
+    }
+    chain.reverse();
+    let mut children: Vec<&Span> = trace
+        .iter()
+        .copied()
+        .filter(|s| s.parent_id.as_deref() == Some(blamed.span_id.as_str()))
+        .collect();
+    children.sort_by_key(|s| s.start);
+    children.truncate(PATH_CHILDREN);
+    let blamed_depth = chain.len() as u32 - 1;
+    let bar = |s: &Span, depth: u32, is_blamed: bool| PathSpan {
+        service: s.service.clone(),
+        operation: s.operation.clone(),
+        start: s.start,
+        duration_ms: s.duration_ms,
+        depth,
+        error: s.status == compass_core::SpanStatus::Error,
+        blamed: is_blamed,
+    };
+    let mut path: Vec<PathSpan> = chain
+        .iter()
+        .enumerate()
+        .map(|(d, s)| bar(s, d as u32, d as u32 == blamed_depth))
+        .collect();
+    path.extend(children.iter().map(|s| bar(s, blamed_depth + 1, false)));
+    path
+}
+
+/// Evidence for spans found by a trace search; `all` is every span the search
+/// fetched, from which the first example's trace path is drawn.
 pub fn span_evidence(
     source: &str,
     search: String,
     range: TimeRange,
     spans: &[&Span],
+    all: &[Span],
     quality: QualityGrade,
     summary: String,
 ) -> Evidence {
@@ -234,7 +291,13 @@ pub fn span_evidence(
             query: search,
         },
         time_range: range,
-        sample: Sample::Spans { spans: shown },
+        sample: Sample::Spans {
+            spans: shown,
+            path: spans
+                .first()
+                .map(|s| trace_path(s, all))
+                .unwrap_or_default(),
+        },
         quality,
         stance: Stance::Supports,
         summary,

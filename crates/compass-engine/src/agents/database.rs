@@ -218,6 +218,7 @@ impl DatabaseAgent {
                 log_query_text(ctx, &q),
                 w.incident,
                 &lines,
+                None,
                 QualityGrade::Corroborated,
                 summary,
             );

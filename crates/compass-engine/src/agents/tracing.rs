@@ -110,6 +110,7 @@ pub(crate) fn gap_observations(
             search(ctx, &what),
             w.whole(),
             &examples,
+            &a.spans,
             QualityGrade::Direct,
             summary,
         );
@@ -175,6 +176,7 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
                 search(ctx, &what),
                 w.whole(),
                 &examples,
+                &a.spans,
                 QualityGrade::Direct,
                 summary,
             );
@@ -202,6 +204,7 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
                 search(ctx, &what),
                 w.whole(),
                 &examples,
+                &a.spans,
                 QualityGrade::Indirect,
                 summary,
             );
@@ -249,6 +252,7 @@ fn observe_services(ctx: &AgentContext, a: &SpanAnalysis, source: &str, log: &mu
                 search(ctx, &what),
                 w.whole(),
                 &examples,
+                &a.spans,
                 quality,
                 summary,
             );

@@ -573,6 +573,7 @@ fn describe_logs(
             time_range: window.whole(),
             sample: Sample::LogLines {
                 lines: samples.clone(),
+                template: None,
             },
             quality: QualityGrade::Circumstantial,
             stance: Stance::Supports,

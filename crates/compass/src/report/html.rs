@@ -392,8 +392,28 @@ fn evidence_item(page: &mut String, e: &Evidence, alert: EpochMs, onset: EpochMs
             page.push_str(&svg::line_chart(points, &markers, &e.summary));
             page.push('\n');
         }
-        Sample::LogLines { lines } | Sample::Spans { spans: lines } => {
-            let body: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+        Sample::LogLines { lines, template } => {
+            if let Some(t) = template {
+                let _ = writeln!(
+                    page,
+                    "<div class=\"tpl-head\"><span class=\"muted\">template</span> <code>{}</code></div>",
+                    template_html(t)
+                );
+            }
+            let body: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    template
+                        .as_deref()
+                        .and_then(|t| highlight_template(l, t))
+                        .unwrap_or_else(|| escape(l))
+                })
+                .collect();
+            let _ = writeln!(page, "<pre class=\"sample\">{}</pre>", body.join("\n"));
+        }
+        Sample::Spans { spans, path } => {
+            waterfall(page, path);
+            let body: Vec<String> = spans.iter().map(|l| escape(l)).collect();
             let _ = writeln!(page, "<pre class=\"sample\">{}</pre>", body.join("\n"));
         }
         Sample::Text { text } if text.is_empty() => {}
@@ -402,6 +422,142 @@ fn evidence_item(page: &mut String, e: &Evidence, alert: EpochMs, onset: EpochMs
         }
     }
     page.push_str("</li>\n");
+}
+
+/// A template with its variables (`<*>`) marked.
+fn template_html(template: &str) -> String {
+    template
+        .split(compass_core::logmine::WILDCARD)
+        .map(escape)
+        .collect::<Vec<_>>()
+        .join("<span class=\"var\">&lt;*&gt;</span>")
+}
+
+/// Where a log token matches a template token: the byte ranges of the token that
+/// are the template's variables, or `None` when the token does not fit.
+fn token_variables(template_token: &str, token: &str) -> Option<Vec<(usize, usize)>> {
+    if template_token == token {
+        return Some(Vec::new());
+    }
+    let pieces: Vec<&str> = template_token
+        .split(compass_core::logmine::WILDCARD)
+        .collect();
+    if pieces.len() < 2 {
+        return None;
+    }
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if token.len() < first.len() + last.len() || !token.starts_with(first) || !token.ends_with(last)
+    {
+        return None;
+    }
+    let end = token.len() - last.len();
+    let mut at = first.len();
+    let mut vars = Vec::new();
+    for piece in &pieces[1..pieces.len() - 1] {
+        let found = token.get(at..end)?.find(piece)? + at;
+        vars.push((at, found));
+        at = found + piece.len();
+    }
+    vars.push((at, end));
+    Some(vars)
+}
+
+/// The log line as HTML with the part the template matches in `tpl` and its variables
+/// in `var`; `None` when the template is not found in the line (a line cut short
+/// keeps its matched start).
+fn highlight_template(line: &str, template: &str) -> Option<String> {
+    let want: Vec<&str> = template.split_whitespace().collect();
+    let tokens: Vec<(usize, &str)> = line
+        .split_whitespace()
+        .map(|t| (t.as_ptr() as usize - line.as_ptr() as usize, t))
+        .collect();
+    if want.is_empty() {
+        return None;
+    }
+    let matches_from = |k: usize| -> Option<Vec<Vec<(usize, usize)>>> {
+        let mut out = Vec::new();
+        for (j, w) in want.iter().enumerate() {
+            match tokens.get(k + j) {
+                Some((_, t)) => out.push(token_variables(w, t)?),
+                // The line was cut short: what there is matched.
+                None if j >= want.len().min(3) => break,
+                None => return None,
+            }
+        }
+        Some(out)
+    };
+    // A mined template has as many tokens as the message, which ends the line: try
+    // that alignment first, then (a line cut short) every start.
+    let (k, vars) = tokens
+        .len()
+        .checked_sub(want.len())
+        .into_iter()
+        .chain(0..tokens.len())
+        .find_map(|k| matches_from(k).map(|v| (k, v)))?;
+    let mut html = String::with_capacity(line.len() * 2);
+    let start = tokens[k].0;
+    let _ = write!(
+        html,
+        "<span class=\"muted\">{}</span>",
+        escape(&line[..start])
+    );
+    let mut at = start;
+    html.push_str("<span class=\"tpl\">");
+    for (j, token_vars) in vars.iter().enumerate() {
+        let (offset, token) = tokens[k + j];
+        html.push_str(&escape(&line[at..offset]));
+        let mut inner = 0;
+        for &(a, b) in token_vars {
+            html.push_str(&escape(&token[inner..a]));
+            let _ = write!(html, "<span class=\"var\">{}</span>", escape(&token[a..b]));
+            inner = b;
+        }
+        html.push_str(&escape(&token[inner..]));
+        at = offset + token.len();
+    }
+    html.push_str("</span>");
+    html.push_str(&escape(&line[at..]));
+    Some(html)
+}
+
+/// The trace path as a waterfall: one row per span, indented by depth, its bar placed
+/// on the path's time axis; the blamed span marked, failed spans red.
+fn waterfall(page: &mut String, path: &[compass_core::model::PathSpan]) {
+    let Some(t0) = path.iter().map(|s| s.start).min() else {
+        return;
+    };
+    let end = path
+        .iter()
+        .map(|s| s.start as f64 + s.duration_ms)
+        .fold(t0 as f64, f64::max);
+    let total = (end - t0 as f64).max(1.0);
+    let _ = writeln!(
+        page,
+        "<div class=\"wf\"><div class=\"wf-head\"><span class=\"muted\">trace path</span><span class=\"muted\">{:.1} ms</span></div>",
+        total
+    );
+    for s in path {
+        let left = (s.start - t0) as f64 / total * 100.0;
+        let width = (s.duration_ms / total * 100.0).max(0.4);
+        let class = match (s.blamed, s.error) {
+            (true, true) => "wf-bar blamed err",
+            (true, false) => "wf-bar blamed",
+            (false, true) => "wf-bar err",
+            (false, false) => "wf-bar",
+        };
+        let _ = writeln!(
+            page,
+            "<div class=\"wf-row{}\"><div class=\"wf-label\" style=\"padding-left:{}px\" title=\"{}\">{} <span class=\"muted\">{}</span></div>\
+             <div class=\"wf-track\"><div class=\"{class}\" style=\"left:{left:.2}%;width:{width:.2}%\"></div></div><div class=\"wf-ms\">{:.1} ms</div></div>",
+            if s.blamed { " is-blamed" } else { "" },
+            s.depth.min(12) * 12,
+            escape(&format!("{} {}", s.service, s.operation)),
+            escape(&s.service),
+            escape(&s.operation),
+            s.duration_ms,
+        );
+    }
+    page.push_str("</div>\n");
 }
 
 fn llm(page: &mut String, report: &LlmReport) {
@@ -514,7 +670,42 @@ fn agent_row(page: &mut String, run: &AgentRun, longest: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, highlight_template};
+
+    #[test]
+    fn the_template_and_its_variables_are_marked_in_a_log_line() {
+        let line = "09:32:01 checkout ERROR pool exhausted: waited 5000ms for conn <db-1>";
+        let html = highlight_template(line, "pool exhausted: waited <*>ms for conn <*>").unwrap();
+        assert!(
+            html.starts_with("<span class=\"muted\">09:32:01 checkout ERROR </span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<span class=\"tpl\">pool exhausted: waited <span class=\"var\">5000</span>ms for conn "
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"var\">&lt;db-1&gt;</span>"),
+            "markup in a variable is escaped: {html}"
+        );
+        // A line the template does not describe stays plain.
+        assert_eq!(
+            highlight_template("09:32:01 checkout INFO started", "pool exhausted: <*>"),
+            None
+        );
+        // A line cut short keeps the part that matched.
+        let cut = highlight_template(
+            "09:32:01 a ERROR pool exhausted: waited",
+            "pool exhausted: waited <*>ms for conn <*>",
+        )
+        .unwrap();
+        assert!(
+            cut.ends_with("<span class=\"tpl\">pool exhausted: waited</span>"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn escape_covers_markup_and_quotes() {

@@ -344,7 +344,14 @@ fn evidence_item(md: &mut String, e: &Evidence) {
                 number(points[points.len() - 1].1)
             );
         }
-        Sample::LogLines { lines } | Sample::Spans { spans: lines } => {
+        Sample::LogLines { lines, template } => {
+            if let Some(t) = template {
+                let _ = writeln!(md, "  - template: {}", code(t));
+            }
+            md.push('\n');
+            fenced(md, "  ", "text", lines);
+        }
+        Sample::Spans { spans: lines, .. } => {
             md.push('\n');
             fenced(md, "  ", "text", lines);
         }

@@ -126,18 +126,21 @@ pub(super) const OPERATIONS: &[(&str, &str, &str, &str, u16)] = &[
         "admin",
         200,
     ),
+    (
+        "post",
+        "/mcp",
+        "Model Context Protocol, streamable HTTP (stateless JSON-RPC): the tools list_incidents, start_investigation, get_investigation and record_decision, each with the role its API twin needs",
+        "viewer",
+        200,
+    ),
 ];
 
 fn schemas() -> Value {
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-        "NewIncident": {"type": "object", "required": ["title"], "additionalProperties": false, "properties": {
-            "title": {"type": "string"}, "severity": {"enum": ["critical", "warning", "info"]},
-            "services": {"type": "array", "items": {"type": "string"}},
-            "start": {"type": "string", "format": "date-time"},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
-        "Decision": {"type": "object", "required": ["hypothesis_id", "verdict"], "additionalProperties": false, "properties": {
-            "hypothesis_id": {"type": "string"}, "verdict": {"enum": ["confirmed", "rejected"]}, "note": {"type": "string", "maxLength": 4000}}},
+        // The request types' own schemas (the MCP tools publish the same ones).
+        "NewIncident": schemars::schema_for!(super::ops::NewIncident),
+        "Decision": schemars::schema_for!(super::ops::DecisionBody),
         "GenericAlert": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "status": {"enum": ["firing", "resolved"]}, "severity": {"type": "string"},
             "service": {"type": "string"}, "services": {"type": "array", "items": {"type": "string"}},

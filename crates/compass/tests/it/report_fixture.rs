@@ -108,6 +108,7 @@ fn pool_hypothesis() -> Hypothesis {
                         "2026-03-14T09:30:41.402Z WARN  payments rejected body=\"<script>alert('pwned')</script>\" & retrying".into(),
                         "2026-03-14T09:30:42.007Z ERROR payments POST /authorize 503 after 5012ms".into(),
                     ],
+                    template: Some("HikariPool-1 - Connection is not available, request timed out after <*>ms (total=<*>, active=<*>, idle=<*>, waiting=<*>)".into()),
                 },
                 QualityGrade::Corroborated,
                 Stance::Supports,
@@ -129,6 +130,12 @@ fn pool_hypothesis() -> Hypothesis {
                         "checkout POST /cart/checkout 2.84s".into(),
                         "  payments POST /authorize 2.79s".into(),
                         "    payments pool.acquire 2.71s (error: timeout)".into(),
+                    ],
+                    path: vec![
+                        path_span("checkout", "POST /cart/checkout", 1773480641000, 2840.0, 0, false, false),
+                        path_span("payments", "POST /authorize", 1773480641030, 2790.0, 1, false, false),
+                        path_span("payments", "pool.acquire", 1773480641060, 2710.0, 2, true, true),
+                        path_span("payments", "db.query", 1773480643780, 12.5, 3, false, false),
                     ],
                 },
                 QualityGrade::Indirect,
@@ -220,6 +227,7 @@ fn network_hypothesis() -> Hypothesis {
             ),
             Sample::Spans {
                 spans: vec!["checkout → payments client span 2.80s, server span 2.79s".into()],
+                path: Vec::new(),
             },
             QualityGrade::Weak,
             Stance::Supports,
@@ -415,4 +423,24 @@ fn fixture_has_what_the_report_tests_rely_on() {
     );
     let statuses: Vec<_> = inv.agents.iter().map(|a| a.status).collect();
     assert!(statuses.contains(&AgentStatus::Degraded) && statuses.contains(&AgentStatus::TimedOut));
+}
+
+fn path_span(
+    service: &str,
+    operation: &str,
+    start: EpochMs,
+    duration_ms: f64,
+    depth: u32,
+    error: bool,
+    blamed: bool,
+) -> compass_core::model::PathSpan {
+    compass_core::model::PathSpan {
+        service: service.into(),
+        operation: operation.into(),
+        start,
+        duration_ms,
+        depth,
+        error,
+        blamed,
+    }
 }

@@ -94,3 +94,37 @@ fn empty_investigation_renders_everywhere() {
     assert!(report::terminal(&inv, &report::RenderOptions::default()).contains("no hypotheses"));
     assert_eq!(report::json(&inv)["hypotheses"], serde_json::json!([]));
 }
+
+#[test]
+fn log_samples_mark_their_template_and_variables() {
+    let page = report::html(&crate::report_fixture::investigation());
+    assert!(page.contains("<span class=\"muted\">template</span>"));
+    // The first sample line matches the template: its numbers are the variables.
+    assert!(
+        page.contains("<span class=\"tpl\">HikariPool-1 - Connection is not available, request timed out after <span class=\"var\">5000</span>ms (total=<span class=\"var\">50</span>,"),
+        "the template's text with its variables"
+    );
+    assert!(page.contains("waiting=<span class=\"var\">187</span>)</span>"));
+    // A line of another shape in the same sample stays plain (and escaped).
+    assert!(page.contains("rejected body=&quot;&lt;script&gt;"));
+}
+
+#[test]
+fn a_trace_path_is_drawn_as_a_waterfall() {
+    let page = report::html(&crate::report_fixture::investigation());
+    let wf = page
+        .split("<div class=\"wf\">")
+        .nth(1)
+        .expect("a waterfall");
+    let wf = &wf[..wf.find("</div>\n").unwrap() + 6];
+    let rows = page.matches("<div class=\"wf-row").count();
+    assert_eq!(rows, 4, "one row per span of the path");
+    assert_eq!(page.matches("wf-row is-blamed").count(), 1);
+    assert!(
+        page.contains("class=\"wf-bar blamed err\""),
+        "the blamed span failed"
+    );
+    // The root spans the whole axis; the last child starts near the end.
+    assert!(page.contains("left:0.00%;width:100.00%"), "{wf}");
+    assert!(page.contains("left:97.89%"), "{wf}");
+}
