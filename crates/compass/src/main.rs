@@ -61,14 +61,12 @@ enum Command {
     Token(TokenCommand),
 }
 
+/// What a replica investigates with: `compass serve` and `compass mcp` share these.
 #[derive(Debug, Args)]
-struct ServeArgs {
+struct ReplicaArgs {
     /// `compass.toml` with `[sources]`, `[serve]`, `[limits]` and `[llm]`.
     #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on (default: `[serve] listen`, else 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR", env = "COMPASS_LISTEN")]
-    listen: Option<String>,
     /// `sqlite://PATH` (one node) or `postgres://USER@HOST/DB` (replicas); default:
     /// `[serve] database_url`, else SQLite in the data directory.
     #[arg(long = "database", value_name = "URL", env = "COMPASS_DATABASE_URL")]
@@ -79,12 +77,36 @@ struct ServeArgs {
     /// Simulate an incident, serve over it and open it (no services, no tokens; loopback only).
     #[arg(long)]
     demo: bool,
-    /// Require no API token (loopback addresses only).
+    /// Require no API token (loopback addresses only; over MCP the client is the
+    /// anonymous admin).
     #[arg(long)]
     no_auth: bool,
-    /// Investigations run at once by this replica (default: `[serve] workers`).
+    /// Investigations run at once by this process (default: `[serve] workers`).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+}
+
+impl ReplicaArgs {
+    fn options(self) -> compass::serve::ServeOptions {
+        compass::serve::ServeOptions {
+            config: self.config,
+            database_url: self.database,
+            bundle: self.bundle,
+            demo: self.demo,
+            no_auth: self.no_auth,
+            workers: self.workers,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    replica_args: ReplicaArgs,
+    /// Address to listen on (default: `[serve] listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", env = "COMPASS_LISTEN")]
+    listen: Option<String>,
     /// Job lease length, seconds (default: `[serve] lease`).
     #[arg(long, value_name = "SECS")]
     lease: Option<u64>,
@@ -95,24 +117,8 @@ struct ServeArgs {
 
 #[derive(Debug, Args)]
 struct McpArgs {
-    /// `compass.toml` with `[sources]`, `[serve]`, `[limits]` and `[llm]`.
-    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG")]
-    config: Option<PathBuf>,
-    /// The store (as for `compass serve`; share it with the service to see its incidents).
-    #[arg(long = "database", value_name = "URL", env = "COMPASS_DATABASE_URL")]
-    database: Option<String>,
-    /// Investigate over this bundle directory instead of live sources.
-    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
-    bundle: Option<PathBuf>,
-    /// Simulate an incident, serve over it and open it (no token needed).
-    #[arg(long)]
-    demo: bool,
-    /// Require no API token: the client acts as the anonymous admin.
-    #[arg(long)]
-    no_auth: bool,
-    /// Investigations run at once by this process (default: `[serve] workers`).
-    #[arg(long, value_name = "N")]
-    workers: Option<usize>,
+    #[command(flatten)]
+    replica_args: ReplicaArgs,
 }
 
 /// `--database URL`, defaulting to `$COMPASS_DATABASE_URL`.
@@ -544,29 +550,18 @@ fn run(args: Cli) -> Result<Outcome> {
         }
         Command::Serve(a) => {
             let opts = compass::serve::ServeOptions {
-                config: a.config,
                 listen: a.listen,
-                database_url: a.database,
-                bundle: a.bundle,
-                demo: a.demo,
-                no_auth: a.no_auth,
-                workers: a.workers,
                 lease: a.lease.map(std::time::Duration::from_secs),
                 replica: a.replica,
+                ..a.replica_args.options()
             };
             runtime.block_on(compass::serve::run(opts))?;
             Ok(Outcome::Done)
         }
         Command::Mcp(a) => {
             let opts = compass::serve::ServeOptions {
-                config: a.config,
-                database_url: a.database,
-                bundle: a.bundle,
-                demo: a.demo,
-                no_auth: a.no_auth,
-                workers: a.workers,
                 replica: Some(format!("mcp-{}", std::process::id())),
-                ..Default::default()
+                ..a.replica_args.options()
             };
             let token = std::env::var("COMPASS_TOKEN").ok();
             runtime.block_on(compass::serve::mcp::run_stdio(opts, token))?;
