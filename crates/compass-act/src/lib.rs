@@ -7,5 +7,7 @@
 //! caller's decision after approval.
 
 pub mod action;
+pub mod audit;
 pub mod executor;
 pub mod iris;
+pub mod runner;

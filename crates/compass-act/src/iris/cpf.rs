@@ -423,10 +423,18 @@ impl CpfFile {
         backup_dir: &Path,
         stamp: &str,
     ) -> Result<Applied, CpfError> {
-        let (after, changes, _) = self.plan(edits)?;
+        self.plan(edits)?;
         let backup = self.backup(backup_dir, stamp)?;
-        self.replace(after.to_text().as_bytes())?;
+        let changes = self.change(edits)?;
         Ok(Applied { backup, changes })
+    }
+
+    /// Replaces the file atomically with the edited document, without a backup: for
+    /// callers that took (and recorded) the backup themselves.
+    pub fn change(&self, edits: &[(String, String, String)]) -> Result<Vec<Change>, CpfError> {
+        let (after, changes, _) = self.plan(edits)?;
+        self.replace(after.to_text().as_bytes())?;
+        Ok(changes)
     }
 
     /// Puts a backup back (atomically), after checking it still parses.

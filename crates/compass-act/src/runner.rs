@@ -1,0 +1,562 @@
+//! Carrying out a planned command: approval gate, backup, change, post-change
+//! validation within a deadline, automatic rollback when it fails — every step in the
+//! audit log before the next one starts.
+//!
+//! Services are driven through a control program called as `<program> <verb> <service>`
+//! with the verbs `drain`, `stop`, `force`, `start` and `status` (`status` exits 0 and
+//! prints `running` once the service is up) — a thin wrapper over `iris` or
+//! `systemctl` in production, a simulated instance in tests.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::action::{Action, Command, Invalid, Policy, RestartMode, Risk};
+use crate::audit::{AuditLog, Entry};
+use crate::executor::{ExecError, Executor, Outcome, command_line};
+use crate::iris::cpf::{CpfError, CpfFile, restart_needed};
+
+/// A check that must pass after the change: the program exits 0 within `within`,
+/// tried every `every`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub program: String,
+    pub args: Vec<String>,
+    pub within: Duration,
+    pub every: Duration,
+}
+
+/// Who approved, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub command: Command,
+    pub risk: Risk,
+    pub needs_approval: bool,
+    /// The exact change: a diff for a config edit, command lines otherwise.
+    pub preview: String,
+    /// The service restarted after a config edit whose key is read only at start-up.
+    pub restart: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunResult {
+    Succeeded,
+    /// Validation failed and the change was undone.
+    RolledBack {
+        reason: String,
+    },
+    /// The change failed and could not be undone (a restart cannot be), or the
+    /// rollback itself failed: a human must look.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("command {0} needs an approval before it runs")]
+    NotApproved(String),
+    #[error("command {id}: {reason}")]
+    Unsupported { id: String, reason: String },
+    #[error(transparent)]
+    Cpf(#[from] CpfError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("audit log {path}: {source}")]
+    Audit {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where things are and how long steps may take.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    pub backup_dir: PathBuf,
+    /// Service control program (`<program> <verb> <service>`).
+    pub control: Option<String>,
+    /// Scaler program (`<program> <workload> <replicas>`).
+    pub scaler: Option<String>,
+    /// Which service reads each configuration file (restarted when a key needs it).
+    pub config_services: BTreeMap<String, String>,
+    pub step_timeout: Duration,
+    /// How long a graceful restart waits after draining, before stopping.
+    pub drain_wait: Duration,
+    /// How long a started service may take to report `running`.
+    pub startup_deadline: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runner {
+    exec: Arc<dyn Executor>,
+    audit: Arc<AuditLog>,
+    s: Settings,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Runner {
+    pub fn new(exec: Arc<dyn Executor>, audit: Arc<AuditLog>, settings: Settings) -> Self {
+        Runner {
+            exec,
+            audit,
+            s: settings,
+        }
+    }
+
+    fn needs_restart(&self, file: &str, section: &str, key: &str) -> bool {
+        // CPF files have the table; other files are assumed to be read at start-up
+        if file.ends_with(".cpf") {
+            restart_needed(section, key).needed()
+        } else {
+            true
+        }
+    }
+
+    fn log(
+        &self,
+        cmd: &str,
+        step: &str,
+        actor: &str,
+        detail: String,
+        out: Option<&Outcome>,
+        ok: bool,
+    ) -> Result<Entry, ActError> {
+        let e = Entry {
+            ts: now_ms(),
+            command: cmd.to_string(),
+            step: step.to_string(),
+            actor: actor.to_string(),
+            detail,
+            exit_code: out.and_then(|o| o.exit_code),
+            output: out.map(|o| {
+                let mut s = o.stdout.clone();
+                if !o.stderr.is_empty() {
+                    s.push_str(&o.stderr);
+                }
+                if o.timed_out {
+                    s.push_str("[timed out]");
+                }
+                s
+            }),
+            duration_ms: out.map(|o| o.duration_ms),
+            ok,
+        };
+        self.audit.append(&e).map_err(|source| ActError::Audit {
+            path: self.audit.path().display().to_string(),
+            source,
+        })?;
+        Ok(e)
+    }
+
+    /// Validates the command and shows exactly what it would do; nothing changes.
+    pub fn plan(
+        &self,
+        command: Command,
+        incident_type: &str,
+        severity: &str,
+    ) -> Result<Plan, ActError> {
+        command.validate(&self.s.policy)?;
+        let risk = command.risk(&self.s.policy, |f, s, k| self.needs_restart(f, s, k));
+        let needs_approval = self.s.policy.needs_approval(&risk, incident_type, severity);
+        let mut restart = None;
+        let preview = match &command.action {
+            Action::EditConfig {
+                file,
+                section,
+                key,
+                value,
+            } => {
+                let edit = [(section.clone(), key.clone(), value.clone())];
+                let (_, _, diff) = CpfFile::new(file).plan(&edit)?;
+                if self.needs_restart(file, section, key) {
+                    restart = self.s.config_services.get(file).cloned();
+                }
+                match &restart {
+                    Some(svc) => format!("{diff}then a graceful restart of {svc}\n"),
+                    None => diff,
+                }
+            }
+            Action::RestartService { service, mode } => {
+                let ctl = self.control(&command)?;
+                self.restart_lines(&ctl, service, *mode).join("\n")
+            }
+            Action::ScaleWorkload { workload, to, .. } => {
+                let sc = self.scaler(&command)?;
+                command_line(&sc, &[workload.clone(), to.to_string()])
+            }
+            Action::RunCommand { program, args } => command_line(program, args),
+        };
+        self.log(
+            &command.id,
+            "planned",
+            "compass",
+            format!(
+                "{} ({} risk: {}){}",
+                command.action.kind(),
+                risk.level,
+                risk.rule,
+                if needs_approval {
+                    "; needs approval"
+                } else {
+                    ""
+                }
+            ),
+            None,
+            true,
+        )?;
+        Ok(Plan {
+            command,
+            risk,
+            needs_approval,
+            preview,
+            restart,
+        })
+    }
+
+    fn control(&self, c: &Command) -> Result<String, ActError> {
+        self.s.control.clone().ok_or_else(|| ActError::Unsupported {
+            id: c.id.clone(),
+            reason: "no service control program is configured".into(),
+        })
+    }
+
+    fn scaler(&self, c: &Command) -> Result<String, ActError> {
+        self.s.scaler.clone().ok_or_else(|| ActError::Unsupported {
+            id: c.id.clone(),
+            reason: "no scaler program is configured".into(),
+        })
+    }
+
+    fn restart_lines(&self, ctl: &str, svc: &str, mode: RestartMode) -> Vec<String> {
+        let verbs: &[&str] = match mode {
+            RestartMode::Graceful => &["drain", "stop", "start", "status"],
+            RestartMode::Forced => &["force", "start", "status"],
+        };
+        verbs
+            .iter()
+            .map(|v| command_line(ctl, &[v.to_string(), svc.to_string()]))
+            .collect()
+    }
+
+    async fn exec_step(
+        &self,
+        id: &str,
+        step: &str,
+        program: &str,
+        args: &[String],
+    ) -> Result<Outcome, ActError> {
+        let out = self.exec.run(program, args, self.s.step_timeout).await?;
+        self.log(
+            id,
+            step,
+            "compass",
+            out.command_line.clone(),
+            Some(&out),
+            out.success(),
+        )?;
+        Ok(out)
+    }
+
+    /// Restarts `svc` and watches it start; `Err(reason)` when a step fails or the
+    /// service does not report running within the start-up deadline.
+    async fn restart(
+        &self,
+        id: &str,
+        svc: &str,
+        mode: RestartMode,
+    ) -> Result<Result<(), String>, ActError> {
+        let ctl = self
+            .s
+            .control
+            .clone()
+            .ok_or_else(|| ActError::Unsupported {
+                id: id.to_string(),
+                reason: "no service control program is configured".into(),
+            })?;
+        let a = |v: &str| [v.to_string(), svc.to_string()];
+        let stop_steps: &[&str] = match mode {
+            RestartMode::Graceful => &["drain", "stop"],
+            RestartMode::Forced => &["force"],
+        };
+        for (i, verb) in stop_steps.iter().enumerate() {
+            let out = self.exec_step(id, "change", &ctl, &a(verb)).await?;
+            if !out.success() {
+                return Ok(Err(format!("`{}` failed", out.command_line)));
+            }
+            if i == 0 && mode == RestartMode::Graceful {
+                tokio::time::sleep(self.s.drain_wait).await;
+            }
+        }
+        let out = self.exec_step(id, "change", &ctl, &a("start")).await?;
+        if !out.success() {
+            return Ok(Err(format!("`{}` failed", out.command_line)));
+        }
+        let deadline = Instant::now() + self.s.startup_deadline;
+        loop {
+            let out = self
+                .exec
+                .run(&ctl, &a("status"), self.s.step_timeout)
+                .await?;
+            if out.success() && out.stdout.contains("running") {
+                self.log(
+                    id,
+                    "validation",
+                    "compass",
+                    format!("{svc} reports running"),
+                    Some(&out),
+                    true,
+                )?;
+                return Ok(Ok(()));
+            }
+            if Instant::now() >= deadline {
+                self.log(
+                    id,
+                    "validation",
+                    "compass",
+                    format!(
+                        "{svc} did not report running within {:?}",
+                        self.s.startup_deadline
+                    ),
+                    Some(&out),
+                    false,
+                )?;
+                return Ok(Err(format!(
+                    "{svc} did not report running within {:?}",
+                    self.s.startup_deadline
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200).min(self.s.startup_deadline)).await;
+        }
+    }
+
+    async fn validate(
+        &self,
+        id: &str,
+        check: Option<&Check>,
+    ) -> Result<Result<(), String>, ActError> {
+        let Some(c) = check else {
+            return Ok(Ok(()));
+        };
+        let deadline = Instant::now() + c.within;
+        loop {
+            let out = self
+                .exec
+                .run(&c.program, &c.args, self.s.step_timeout.min(c.within))
+                .await?;
+            if out.success() {
+                self.log(
+                    id,
+                    "validation",
+                    "compass",
+                    out.command_line.clone(),
+                    Some(&out),
+                    true,
+                )?;
+                return Ok(Ok(()));
+            }
+            if Instant::now() + c.every >= deadline {
+                self.log(
+                    id,
+                    "validation",
+                    "compass",
+                    format!("{} did not pass within {:?}", out.command_line, c.within),
+                    Some(&out),
+                    false,
+                )?;
+                return Ok(Err(format!(
+                    "validation `{}` did not pass within {:?}",
+                    out.command_line, c.within
+                )));
+            }
+            tokio::time::sleep(c.every).await;
+        }
+    }
+
+    /// Runs a plan: refused without an approval when it needs one; otherwise backup,
+    /// change, validation, and rollback when validation fails.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        approval: Option<&Approval>,
+        check: Option<&Check>,
+    ) -> Result<RunResult, ActError> {
+        let id = plan.command.id.as_str();
+        match approval {
+            Some(a) => {
+                self.log(
+                    id,
+                    "approved",
+                    &a.by,
+                    format!("{} risk", plan.risk.level),
+                    None,
+                    true,
+                )?;
+            }
+            None if plan.needs_approval => {
+                self.log(id, "refused", "compass", "no approval".into(), None, false)?;
+                return Err(ActError::NotApproved(id.to_string()));
+            }
+            None => {
+                self.log(
+                    id,
+                    "approved",
+                    "compass",
+                    "auto-remediation policy".into(),
+                    None,
+                    true,
+                )?;
+            }
+        }
+        let result = match &plan.command.action {
+            Action::EditConfig {
+                file,
+                section,
+                key,
+                value,
+            } => {
+                self.run_edit(id, plan, file, (section, key, value), check)
+                    .await?
+            }
+            Action::RestartService { service, mode } => {
+                match self.restart(id, service, *mode).await? {
+                    Ok(()) => match self.validate(id, check).await? {
+                        Ok(()) => RunResult::Succeeded,
+                        Err(reason) => RunResult::Failed {
+                            reason: format!("{reason}; a restart cannot be rolled back"),
+                        },
+                    },
+                    Err(reason) => RunResult::Failed { reason },
+                }
+            }
+            Action::ScaleWorkload { workload, from, to } => {
+                let sc = self.scaler(&plan.command)?;
+                let out = self
+                    .exec_step(id, "change", &sc, &[workload.clone(), to.to_string()])
+                    .await?;
+                let failed = if out.success() {
+                    self.validate(id, check).await?.err()
+                } else {
+                    Some(format!("`{}` failed", out.command_line))
+                };
+                match failed {
+                    None => RunResult::Succeeded,
+                    Some(reason) => {
+                        let back = self
+                            .exec_step(id, "rollback", &sc, &[workload.clone(), from.to_string()])
+                            .await?;
+                        if back.success() {
+                            RunResult::RolledBack { reason }
+                        } else {
+                            RunResult::Failed {
+                                reason: format!("{reason}; scaling back to {from} failed too"),
+                            }
+                        }
+                    }
+                }
+            }
+            Action::RunCommand { program, args } => {
+                let out = self.exec_step(id, "change", program, args).await?;
+                if !out.success() {
+                    RunResult::Failed {
+                        reason: format!(
+                            "`{}` exited with {:?}{}",
+                            out.command_line,
+                            out.exit_code,
+                            if out.timed_out { " (timed out)" } else { "" }
+                        ),
+                    }
+                } else {
+                    match self.validate(id, check).await? {
+                        Ok(()) => RunResult::Succeeded,
+                        Err(reason) => RunResult::Failed {
+                            reason: format!("{reason}; a command has no automatic rollback"),
+                        },
+                    }
+                }
+            }
+        };
+        let (step, ok, detail) = match &result {
+            RunResult::Succeeded => ("done", true, "succeeded".to_string()),
+            RunResult::RolledBack { reason } => ("done", false, format!("rolled back: {reason}")),
+            RunResult::Failed { reason } => ("failed", false, reason.clone()),
+        };
+        self.log(id, step, "compass", detail, None, ok)?;
+        Ok(result)
+    }
+
+    async fn run_edit(
+        &self,
+        id: &str,
+        plan: &Plan,
+        file: &str,
+        (section, key, value): (&str, &str, &str),
+        check: Option<&Check>,
+    ) -> Result<RunResult, ActError> {
+        let cpf = CpfFile::new(file);
+        let stamp = format!("{}-{id}", now_ms());
+        let backup = cpf.backup(&self.s.backup_dir, &stamp)?;
+        self.log(
+            id,
+            "backup",
+            "compass",
+            backup.display().to_string(),
+            None,
+            true,
+        )?;
+        let edit = [(section.to_string(), key.to_string(), value.to_string())];
+        cpf.change(&edit)?;
+        self.log(
+            id,
+            "change",
+            "compass",
+            format!("[{section}] {key}={value} in {file}"),
+            None,
+            true,
+        )?;
+        let mut failure = None;
+        if let Some(svc) = &plan.restart
+            && let Err(reason) = self.restart(id, svc, RestartMode::Graceful).await?
+        {
+            failure = Some(reason);
+        }
+        if failure.is_none() {
+            failure = self.validate(id, check).await?.err();
+        }
+        let Some(reason) = failure else {
+            return Ok(RunResult::Succeeded);
+        };
+        cpf.restore(&backup)?;
+        self.log(
+            id,
+            "rollback",
+            "compass",
+            format!("restored {file} from {}", backup.display()),
+            None,
+            true,
+        )?;
+        if let Some(svc) = &plan.restart
+            && let Err(again) = self.restart(id, svc, RestartMode::Graceful).await?
+        {
+            return Ok(RunResult::Failed {
+                reason: format!("{reason}; the configuration was restored but {again}"),
+            });
+        }
+        Ok(RunResult::RolledBack { reason })
+    }
+}

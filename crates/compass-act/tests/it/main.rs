@@ -1,0 +1,3 @@
+//! compass-act integration tests: one binary (see ARCHITECTURE.md, "Tests").
+
+mod drill;
