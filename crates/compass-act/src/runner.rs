@@ -106,6 +106,14 @@ pub struct Runner {
     s: Settings,
 }
 
+/// The control verbs that take a service down, before `start` and the `status` watch.
+fn stop_verbs(mode: RestartMode) -> &'static [&'static str] {
+    match mode {
+        RestartMode::Graceful => &["drain", "stop"],
+        RestartMode::Forced => &["force"],
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -193,11 +201,16 @@ impl Runner {
                 }
             }
             Action::RestartService { service, mode } => {
-                let ctl = self.control(&command)?;
-                self.restart_lines(&ctl, service, *mode).join("\n")
+                let ctl = self.control(&command.id)?;
+                stop_verbs(*mode)
+                    .iter()
+                    .chain(&["start", "status"])
+                    .map(|v| command_line(&ctl, &[v.to_string(), service.clone()]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }
             Action::ScaleWorkload { workload, to, .. } => {
-                let sc = self.scaler(&command)?;
+                let sc = self.scaler(&command.id)?;
                 command_line(&sc, &[workload.clone(), to.to_string()])
             }
             Action::RunCommand { program, args } => command_line(program, args),
@@ -229,29 +242,20 @@ impl Runner {
         })
     }
 
-    fn control(&self, c: &Command) -> Result<String, ActError> {
-        self.s.control.clone().ok_or_else(|| ActError::Unsupported {
-            id: c.id.clone(),
-            reason: "no service control program is configured".into(),
+    /// A configured program, or the error naming what is missing.
+    fn program(id: &str, program: &Option<String>, what: &str) -> Result<String, ActError> {
+        program.clone().ok_or_else(|| ActError::Unsupported {
+            id: id.to_string(),
+            reason: format!("no {what} program is configured"),
         })
     }
 
-    fn scaler(&self, c: &Command) -> Result<String, ActError> {
-        self.s.scaler.clone().ok_or_else(|| ActError::Unsupported {
-            id: c.id.clone(),
-            reason: "no scaler program is configured".into(),
-        })
+    fn control(&self, id: &str) -> Result<String, ActError> {
+        Self::program(id, &self.s.control, "service control")
     }
 
-    fn restart_lines(&self, ctl: &str, svc: &str, mode: RestartMode) -> Vec<String> {
-        let verbs: &[&str] = match mode {
-            RestartMode::Graceful => &["drain", "stop", "start", "status"],
-            RestartMode::Forced => &["force", "start", "status"],
-        };
-        verbs
-            .iter()
-            .map(|v| command_line(ctl, &[v.to_string(), svc.to_string()]))
-            .collect()
+    fn scaler(&self, id: &str) -> Result<String, ActError> {
+        Self::program(id, &self.s.scaler, "scaler")
     }
 
     async fn exec_step(
@@ -281,20 +285,9 @@ impl Runner {
         svc: &str,
         mode: RestartMode,
     ) -> Result<Result<(), String>, ActError> {
-        let ctl = self
-            .s
-            .control
-            .clone()
-            .ok_or_else(|| ActError::Unsupported {
-                id: id.to_string(),
-                reason: "no service control program is configured".into(),
-            })?;
+        let ctl = self.control(id)?;
         let a = |v: &str| [v.to_string(), svc.to_string()];
-        let stop_steps: &[&str] = match mode {
-            RestartMode::Graceful => &["drain", "stop"],
-            RestartMode::Forced => &["force"],
-        };
-        for (i, verb) in stop_steps.iter().enumerate() {
+        for (i, verb) in stop_verbs(mode).iter().enumerate() {
             let out = self.exec_step(id, "change", &ctl, &a(verb)).await?;
             if !out.success() {
                 return Ok(Err(format!("`{}` failed", out.command_line)));
@@ -445,7 +438,7 @@ impl Runner {
                 }
             }
             Action::ScaleWorkload { workload, from, to } => {
-                let sc = self.scaler(&plan.command)?;
+                let sc = self.scaler(id)?;
                 let out = self
                     .exec_step(id, "change", &sc, &[workload.clone(), to.to_string()])
                     .await?;

@@ -423,9 +423,9 @@ impl CpfFile {
         backup_dir: &Path,
         stamp: &str,
     ) -> Result<Applied, CpfError> {
-        self.plan(edits)?;
+        let (after, changes, _) = self.plan(edits)?;
         let backup = self.backup(backup_dir, stamp)?;
-        let changes = self.change(edits)?;
+        self.replace(after.to_text().as_bytes())?;
         Ok(Applied { backup, changes })
     }
 

@@ -135,6 +135,19 @@ esac
     }
 }
 
+fn restart_iris(id: &str, mode: RestartMode) -> Command {
+    Command {
+        id: id.into(),
+        incident: None,
+        priority: Priority::Normal,
+        action: Action::RestartService {
+            service: "IRIS".into(),
+            mode,
+        },
+        reason: String::new(),
+    }
+}
+
 fn approver() -> Approval {
     Approval { by: "alice".into() }
 }
@@ -293,16 +306,7 @@ async fn a_restart_that_never_comes_up_fails_within_its_deadline() {
     let mut settings = iris.settings();
     settings.startup_deadline = Duration::from_millis(700);
     let (runner, audit) = iris.runner(settings);
-    let cmd = Command {
-        id: "r1".into(),
-        incident: None,
-        priority: Priority::Normal,
-        action: Action::RestartService {
-            service: "IRIS".into(),
-            mode: RestartMode::Forced,
-        },
-        reason: String::new(),
-    };
+    let cmd = restart_iris("r1", RestartMode::Forced);
     let plan = runner.plan(cmd, "availability", "critical").unwrap();
     assert_eq!(plan.preview.lines().count(), 3, "{}", plan.preview);
     let result = runner.run(&plan, Some(&approver()), None).await.unwrap();
@@ -324,16 +328,7 @@ async fn a_hanging_step_is_killed_and_recorded() {
     let mut settings = iris.settings();
     settings.step_timeout = Duration::from_millis(400);
     let (runner, audit) = iris.runner(settings);
-    let cmd = Command {
-        id: "r2".into(),
-        incident: None,
-        priority: Priority::Normal,
-        action: Action::RestartService {
-            service: "IRIS".into(),
-            mode: RestartMode::Graceful,
-        },
-        reason: String::new(),
-    };
+    let cmd = restart_iris("r2", RestartMode::Graceful);
     let plan = runner.plan(cmd, "availability", "critical").unwrap();
     let result = runner.run(&plan, Some(&approver()), None).await.unwrap();
     assert!(
@@ -398,29 +393,13 @@ async fn dry_run_shows_the_command_lines_and_runs_nothing() {
     let dry = Arc::new(DryRunExecutor::scripted([]));
     let mut settings = iris.settings();
     settings.drain_wait = Duration::ZERO;
-    let runner = Runner::new(dry.clone(), audit, settings);
-    let cmd = Command {
-        id: "d1".into(),
-        incident: None,
-        priority: Priority::Normal,
-        action: Action::RestartService {
-            service: "IRIS".into(),
-            mode: RestartMode::Graceful,
-        },
-        reason: String::new(),
-    };
-    let plan = runner.plan(cmd, "t", "s").unwrap();
     // the dry-run status answers "" (not running): the watch ends at the deadline
-    let mut s = iris.settings();
-    s.startup_deadline = Duration::from_millis(300);
-    let _ = Runner::new(
-        dry.clone(),
-        Arc::new(AuditLog::open(iris.path("a2.jsonl")).unwrap()),
-        s,
-    )
-    .run(&plan, Some(&approver()), None)
-    .await
-    .unwrap();
+    settings.startup_deadline = Duration::from_millis(300);
+    let runner = Runner::new(dry.clone(), audit, settings);
+    let plan = runner
+        .plan(restart_iris("d1", RestartMode::Graceful), "t", "s")
+        .unwrap();
+    runner.run(&plan, Some(&approver()), None).await.unwrap();
     let ran = dry.ran();
     let ctl = iris.path("iris").display().to_string();
     assert_eq!(
