@@ -10,4 +10,5 @@ pub mod action;
 pub mod audit;
 pub mod executor;
 pub mod iris;
+pub mod outbox;
 pub mod runner;

@@ -2,4 +2,5 @@
 //! and the CPF configuration file edited with backup and atomic writes.
 
 pub mod cpf;
+pub mod generator;
 pub mod messages;
