@@ -22,6 +22,33 @@ pub struct Command {
     /// Why: shown to the approver and kept in the audit log.
     #[serde(default)]
     pub reason: String,
+    /// A check that must pass after the change (an allowlisted program exiting 0),
+    /// else the change is rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<CheckSpec>,
+}
+
+/// A post-change check as a command carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub program: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Seconds the check may take to pass (default 60).
+    #[serde(default = "default_within")]
+    pub within_s: u64,
+    /// Seconds between tries (default 2).
+    #[serde(default = "default_every")]
+    pub every_s: u64,
+}
+
+fn default_within() -> u64 {
+    60
+}
+
+fn default_every() -> u64 {
+    2
 }
 
 #[derive(
@@ -70,6 +97,12 @@ pub enum Action {
         program: String,
         args: Vec<String>,
     },
+    /// Set a kernel parameter at run time (`sysctl -w`); the old value is read first
+    /// and written back on rollback.
+    SetKernelParam {
+        param: String,
+        value: String,
+    },
 }
 
 impl Action {
@@ -79,6 +112,7 @@ impl Action {
             Action::RestartService { .. } => "restart_service",
             Action::ScaleWorkload { .. } => "scale_workload",
             Action::RunCommand { .. } => "run_command",
+            Action::SetKernelParam { .. } => "set_kernel_param",
         }
     }
 
@@ -89,6 +123,7 @@ impl Action {
             Action::RestartService { service, .. } => format!("service:{service}"),
             Action::ScaleWorkload { workload, .. } => format!("workload:{workload}"),
             Action::RunCommand { program, .. } => format!("program:{program}"),
+            Action::SetKernelParam { param, .. } => format!("kernel:{param}"),
         }
     }
 }
@@ -138,6 +173,8 @@ pub struct Policy {
     /// approval when `auto_remediation` is on; `*` matches any.
     pub auto_approve: Vec<(String, String)>,
     pub max_replicas: u32,
+    /// Kernel parameters `set_kernel_param` may change.
+    pub kernel_params: Vec<String>,
 }
 
 /// A command that cannot be accepted, with every reason.
@@ -224,6 +261,28 @@ impl Command {
                     p.push("an argument contains a NUL byte".into());
                 }
             }
+            Action::SetKernelParam { param, value } => {
+                if !policy.kernel_params.iter().any(|k| k == param) {
+                    p.push(format!(
+                        "kernel parameter `{param}` is not one COMPASS may change ({})",
+                        list(&policy.kernel_params)
+                    ));
+                }
+                if value.is_empty() || value.contains(char::is_whitespace) || value.contains('\0') {
+                    p.push("`value` must be one word".into());
+                }
+            }
+        }
+        if let Some(c) = &self.validate {
+            if policy.allowed(&c.program).is_none() {
+                p.push(format!(
+                    "validation program `{}` is not on the allowlist",
+                    c.program
+                ));
+            }
+            if c.within_s == 0 || c.every_s == 0 || c.every_s > c.within_s {
+                p.push("validation needs 0 < every_s <= within_s".into());
+            }
         }
         if p.is_empty() {
             Ok(())
@@ -283,6 +342,10 @@ impl Command {
                 },
                 None => r(RiskLevel::High, "program not on the allowlist"),
             },
+            Action::SetKernelParam { .. } => r(
+                RiskLevel::Medium,
+                "kernel parameter changed at run time; the old value is restored on rollback",
+            ),
         }
     }
 }
@@ -409,6 +472,7 @@ mod tests {
                 ("*".into(), "info".into()),
             ],
             max_replicas: 20,
+            kernel_params: vec!["vm.nr_hugepages".into()],
         }
     }
 
@@ -419,6 +483,7 @@ mod tests {
             priority,
             action,
             reason: String::new(),
+            validate: None,
         }
     }
 

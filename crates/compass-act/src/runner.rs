@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::action::{Action, Command, Invalid, Policy, RestartMode, Risk};
+use crate::action::{Action, CheckSpec, Command, Invalid, Policy, RestartMode, Risk};
 use crate::audit::{AuditLog, Entry};
 use crate::executor::{ExecError, Executor, Outcome, command_line};
 use crate::iris::cpf::{CpfError, CpfFile, restart_needed};
@@ -27,6 +27,17 @@ pub struct Check {
     pub args: Vec<String>,
     pub within: Duration,
     pub every: Duration,
+}
+
+impl From<&CheckSpec> for Check {
+    fn from(c: &CheckSpec) -> Self {
+        Check {
+            program: c.program.clone(),
+            args: c.args.clone(),
+            within: Duration::from_secs(c.within_s),
+            every: Duration::from_secs(c.every_s),
+        }
+    }
 }
 
 /// Who approved, for the audit log.
@@ -90,6 +101,9 @@ pub struct Settings {
     pub control: Option<String>,
     /// Scaler program (`<program> <workload> <replicas>`).
     pub scaler: Option<String>,
+    /// Kernel parameter program, called as `<program> -n <param>` (read) and
+    /// `<program> -w <param>=<value>` (write): `sysctl`.
+    pub sysctl: Option<String>,
     /// Which service reads each configuration file (restarted when a key needs it).
     pub config_services: BTreeMap<String, String>,
     pub step_timeout: Duration,
@@ -214,6 +228,14 @@ impl Runner {
                 command_line(&sc, &[workload.clone(), to.to_string()])
             }
             Action::RunCommand { program, args } => command_line(program, args),
+            Action::SetKernelParam { param, value } => {
+                let sc = self.sysctl(&command.id)?;
+                format!(
+                    "{}   (the current value, kept for rollback)\n{}",
+                    command_line(&sc, &["-n".into(), param.clone()]),
+                    command_line(&sc, &["-w".into(), format!("{param}={value}")])
+                )
+            }
         };
         self.log(
             &command.id,
@@ -256,6 +278,10 @@ impl Runner {
 
     fn scaler(&self, id: &str) -> Result<String, ActError> {
         Self::program(id, &self.s.scaler, "scaler")
+    }
+
+    fn sysctl(&self, id: &str) -> Result<String, ActError> {
+        Self::program(id, &self.s.sysctl, "sysctl")
     }
 
     async fn exec_step(
@@ -483,6 +509,9 @@ impl Runner {
                     }
                 }
             }
+            Action::SetKernelParam { param, value } => {
+                self.run_kernel(id, param, value, check).await?
+            }
         };
         let (step, ok, detail) = match &result {
             RunResult::Succeeded => ("done", true, "succeeded".to_string()),
@@ -551,5 +580,60 @@ impl Runner {
             });
         }
         Ok(RunResult::RolledBack { reason })
+    }
+
+    /// Reads the current value (the backup), writes the new one, reads it back, runs
+    /// the check; writes the old value back when any of that fails.
+    async fn run_kernel(
+        &self,
+        id: &str,
+        param: &str,
+        value: &str,
+        check: Option<&Check>,
+    ) -> Result<RunResult, ActError> {
+        let sc = self.sysctl(id)?;
+        let read = [String::from("-n"), param.to_string()];
+        let before = self.exec_step(id, "backup", &sc, &read).await?;
+        if !before.success() {
+            return Ok(RunResult::Failed {
+                reason: format!("cannot read {param}: `{}` failed", before.command_line),
+            });
+        }
+        let old = before.stdout.trim().to_string();
+        let write = |v: &str| [String::from("-w"), format!("{param}={v}")];
+        let out = self.exec_step(id, "change", &sc, &write(value)).await?;
+        let mut failure = (!out.success()).then(|| format!("`{}` failed", out.command_line));
+        if failure.is_none() {
+            let now = self.exec.run(&sc, &read, self.s.step_timeout).await?;
+            let got = now.stdout.trim();
+            let ok = now.success() && got == value;
+            self.log(
+                id,
+                "validation",
+                "compass",
+                format!("{param} reads `{got}`, wanted `{value}`"),
+                Some(&now),
+                ok,
+            )?;
+            if !ok {
+                failure = Some(format!(
+                    "{param} reads `{got}` after the change, not `{value}`"
+                ));
+            }
+        }
+        if failure.is_none() {
+            failure = self.validate(id, check).await?.err();
+        }
+        let Some(reason) = failure else {
+            return Ok(RunResult::Succeeded);
+        };
+        let back = self.exec_step(id, "rollback", &sc, &write(&old)).await?;
+        Ok(if back.success() {
+            RunResult::RolledBack { reason }
+        } else {
+            RunResult::Failed {
+                reason: format!("{reason}; writing back {param}={old} failed too"),
+            }
+        })
     }
 }

@@ -4,3 +4,4 @@
 pub mod cpf;
 pub mod generator;
 pub mod messages;
+pub mod os;

@@ -58,12 +58,30 @@ esac
 "#,
             d = dir.path().display()
         );
-        let ctl = dir.path().join("iris");
-        std::fs::write(&ctl, script).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // simulated sysctl for vm.nr_hugepages: the kernel grants at most `max_pages`
+        let sysctl = format!(
+            r#"#!/bin/sh
+D='{d}'
+[ -f "$D/nr_hugepages" ] || echo 0 > "$D/nr_hugepages"
+case "$1" in
+  -n) [ "$2" = vm.nr_hugepages ] || {{ echo "unknown key $2" >&2; exit 1; }}
+      cat "$D/nr_hugepages" ;;
+  -w) v="${{2#vm.nr_hugepages=}}"
+      if [ -f "$D/max_pages" ] && [ "$v" -gt "$(cat "$D/max_pages")" ]; then v=$(cat "$D/max_pages"); fi
+      echo "$v" > "$D/nr_hugepages"; echo "vm.nr_hugepages = $v" ;;
+  *) exit 2 ;;
+esac
+"#,
+            d = dir.path().display()
+        );
+        for (name, body) in [("iris", script), ("sysctl", sysctl)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
         }
         Instance { dir }
     }
@@ -100,10 +118,12 @@ esac
                 auto_remediation: false,
                 auto_approve: vec![],
                 max_replicas: 10,
+                kernel_params: vec!["vm.nr_hugepages".into()],
             },
             backup_dir: self.path("backups"),
             control: Some(self.path("iris").display().to_string()),
             scaler: None,
+            sysctl: Some(self.path("sysctl").display().to_string()),
             config_services: BTreeMap::from([(cpf, "IRIS".to_string())]),
             step_timeout: Duration::from_secs(10),
             drain_wait: Duration::from_millis(50),
@@ -131,6 +151,7 @@ esac
                 value: value.into(),
             },
             reason: "journal freeze under load".into(),
+            validate: None,
         }
     }
 }
@@ -145,6 +166,7 @@ fn restart_iris(id: &str, mode: RestartMode) -> Command {
             mode,
         },
         reason: String::new(),
+        validate: None,
     }
 }
 
@@ -411,4 +433,75 @@ async fn dry_run_shows_the_command_lines_and_runs_nothing() {
         ]
     );
     assert!(iris.calls().is_empty(), "the real script never ran");
+}
+
+fn huge_pages_command(iris: &Instance, id: &str) -> Command {
+    let cpf = compass_act::iris::cpf::CpfFile::new(iris.path("iris.cpf"))
+        .read()
+        .unwrap();
+    let need = compass_act::iris::os::huge_pages(&cpf, &[], 2048).unwrap();
+    compass_act::iris::os::command(id, Some("inc-hp".into()), &need)
+}
+
+#[tokio::test]
+async fn huge_pages_are_sized_from_the_cpf_set_and_read_back() {
+    let iris = Instance::new();
+    let (runner, audit) = iris.runner(iris.settings());
+    let cmd = huge_pages_command(&iris, "hp1");
+    // 512*1.075 + 64*1.02 + 37568/1024 + 64 + 32 = 748.06 -> 749 MB -> 375 pages + 1
+    assert!(cmd.reason.contains("749 MB"), "{}", cmd.reason);
+    let plan = runner.plan(cmd, "os_resources", "critical").unwrap();
+    assert_eq!(plan.risk.level.to_string(), "medium");
+    assert!(
+        plan.preview.contains("-w vm.nr_hugepages=376"),
+        "{}",
+        plan.preview
+    );
+    let r = runner.run(&plan, Some(&approver()), None).await.unwrap();
+    assert_eq!(r, RunResult::Succeeded);
+    let got = std::fs::read_to_string(iris.path("nr_hugepages")).unwrap();
+    assert_eq!(got.trim(), "376");
+    assert_eq!(
+        steps(&audit, "hp1"),
+        [
+            "planned",
+            "approved",
+            "backup",
+            "change",
+            "validation",
+            "done"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn huge_pages_the_kernel_cannot_grant_are_rolled_back() {
+    let iris = Instance::new();
+    std::fs::write(iris.path("nr_hugepages"), "128\n").unwrap();
+    std::fs::write(iris.path("max_pages"), "200\n").unwrap();
+    let (runner, audit) = iris.runner(iris.settings());
+    let plan = runner
+        .plan(huge_pages_command(&iris, "hp2"), "os_resources", "critical")
+        .unwrap();
+    let r = runner.run(&plan, Some(&approver()), None).await.unwrap();
+    match r {
+        RunResult::RolledBack { reason } => {
+            assert!(reason.contains("reads `200`"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let got = std::fs::read_to_string(iris.path("nr_hugepages")).unwrap();
+    assert_eq!(got.trim(), "128", "the old value is written back");
+    assert_eq!(
+        steps(&audit, "hp2"),
+        [
+            "planned",
+            "approved",
+            "backup",
+            "change",
+            "validation",
+            "rollback",
+            "done"
+        ]
+    );
 }
