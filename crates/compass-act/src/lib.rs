@@ -11,4 +11,5 @@ pub mod audit;
 pub mod executor;
 pub mod iris;
 pub mod outbox;
+pub mod router;
 pub mod runner;

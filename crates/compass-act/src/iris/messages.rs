@@ -189,15 +189,23 @@ pub struct Pattern {
 /// Learns the message patterns present in a log (the template miner over the messages,
 /// component included), most frequent first.
 pub fn learn_patterns(messages: &[IrisMessage]) -> Vec<Pattern> {
+    let (mut out, _) = mine(messages);
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.first_line.cmp(&b.first_line)));
+    out
+}
+
+/// The patterns indexed by id, and each message's pattern id.
+pub fn mine(messages: &[IrisMessage]) -> (Vec<Pattern>, Vec<usize>) {
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut seen: Vec<(u8, u64)> = Vec::new();
+    let mut ids = Vec::with_capacity(messages.len());
     for m in messages {
         let text = match &m.component {
             Some(c) => format!("[{c}] {}", first_line(&m.message)),
             None => first_line(&m.message).to_string(),
         };
-        let id = miner.add(&text);
-        let idx = id as usize;
+        let idx = miner.add(&text) as usize;
+        ids.push(idx);
         if seen.len() <= idx {
             seen.resize(idx + 1, (0, u64::MAX));
         }
@@ -205,7 +213,8 @@ pub fn learn_patterns(messages: &[IrisMessage]) -> Vec<Pattern> {
         slot.0 = slot.0.max(m.severity);
         slot.1 = slot.1.min(m.line);
     }
-    let mut out: Vec<Pattern> = miner
+    // template ids are dense and in creation order: the list is indexed by id
+    let out = miner
         .templates()
         .map(|(id, template, count)| {
             let (max_severity, first_line) = seen.get(id as usize).copied().unwrap_or((0, 0));
@@ -217,8 +226,7 @@ pub fn learn_patterns(messages: &[IrisMessage]) -> Vec<Pattern> {
             }
         })
         .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.first_line.cmp(&b.first_line)));
-    out
+    (out, ids)
 }
 
 fn first_line(s: &str) -> &str {

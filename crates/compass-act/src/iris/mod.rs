@@ -2,6 +2,7 @@
 //! and the CPF configuration file edited with backup and atomic writes.
 
 pub mod cpf;
+pub mod diagnose;
 pub mod generator;
 pub mod messages;
 pub mod os;
