@@ -147,7 +147,7 @@ impl fmt::Display for RiskLevel {
 }
 
 /// A risk level and the rule that set it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Risk {
     pub level: RiskLevel,
     pub rule: String,

@@ -51,6 +51,12 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
         args: &[String],
         timeout: Duration,
     ) -> Result<Outcome, ExecError>;
+
+    /// True when nothing really runs: the runner then also leaves files alone and
+    /// takes checks as passed (their command lines are still recorded).
+    fn dry_run(&self) -> bool {
+        false
+    }
 }
 
 /// The command line as an operator would type it.
@@ -198,6 +204,10 @@ impl DryRunExecutor {
 
 #[async_trait::async_trait]
 impl Executor for DryRunExecutor {
+    fn dry_run(&self) -> bool {
+        true
+    }
+
     async fn run(
         &self,
         program: &str,

@@ -13,3 +13,4 @@ pub mod iris;
 pub mod outbox;
 pub mod router;
 pub mod runner;
+pub mod service;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, CheckSpec, Command, Invalid, Policy, RestartMode, Risk};
 use crate::audit::{AuditLog, Entry};
@@ -46,7 +46,7 @@ pub struct Approval {
     pub by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub command: Command,
     pub risk: Risk,
@@ -57,7 +57,7 @@ pub struct Plan {
     pub restart: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RunResult {
     Succeeded,
@@ -332,12 +332,17 @@ impl Runner {
                 .exec
                 .run(&ctl, &a("status"), self.s.step_timeout)
                 .await?;
-            if out.success() && out.stdout.contains("running") {
+            let dry = self.exec.dry_run();
+            if dry || (out.success() && out.stdout.contains("running")) {
                 self.log(
                     id,
                     "validation",
                     "compass",
-                    format!("{svc} reports running"),
+                    if dry {
+                        format!("dry run: {} (taken as running)", out.command_line)
+                    } else {
+                        format!("{svc} reports running")
+                    },
                     Some(&out),
                     true,
                 )?;
@@ -378,7 +383,7 @@ impl Runner {
                 .exec
                 .run(&c.program, &c.args, self.s.step_timeout.min(c.within))
                 .await?;
-            if out.success() {
+            if out.success() || self.exec.dry_run() {
                 self.log(
                     id,
                     "validation",
@@ -420,7 +425,7 @@ impl Runner {
             Some(a) => {
                 self.log(
                     id,
-                    "approved",
+                    "authorized",
                     &a.by,
                     format!("{} risk", plan.risk.level),
                     None,
@@ -434,7 +439,7 @@ impl Runner {
             None => {
                 self.log(
                     id,
-                    "approved",
+                    "authorized",
                     "compass",
                     "auto-remediation policy".into(),
                     None,
@@ -531,6 +536,20 @@ impl Runner {
         check: Option<&Check>,
     ) -> Result<RunResult, ActError> {
         let cpf = CpfFile::new(file);
+        if self.exec.dry_run() {
+            let detail = format!(
+                "dry run: would back up {file} to {} and set [{section}] {key}={value}",
+                self.s.backup_dir.display()
+            );
+            self.log(id, "change", "compass", detail, None, true)?;
+            if let Some(svc) = &plan.restart
+                && let Err(reason) = self.restart(id, svc, RestartMode::Graceful).await?
+            {
+                return Ok(RunResult::Failed { reason });
+            }
+            self.validate(id, check).await?.ok();
+            return Ok(RunResult::Succeeded);
+        }
         let stamp = format!("{}-{id}", now_ms());
         let backup = cpf.backup(&self.s.backup_dir, &stamp)?;
         self.log(
@@ -606,7 +625,7 @@ impl Runner {
         if failure.is_none() {
             let now = self.exec.run(&sc, &read, self.s.step_timeout).await?;
             let got = now.stdout.trim();
-            let ok = now.success() && got == value;
+            let ok = self.exec.dry_run() || (now.success() && got == value);
             self.log(
                 id,
                 "validation",
@@ -635,5 +654,116 @@ impl Runner {
                 reason: format!("{reason}; writing back {param}={old} failed too"),
             }
         })
+    }
+
+    /// Undoes a command that ran (or was interrupted) at a human's request: the CPF
+    /// backup restored (and the restart repeated when the key needs one), the kernel
+    /// parameter's old value written back, the workload scaled back. A restart or a
+    /// plain command cannot be undone and is refused.
+    pub async fn rollback(&self, plan: &Plan, by: &str) -> Result<RunResult, ActError> {
+        let id = plan.command.id.as_str();
+        let unsupported = |reason: String| ActError::Unsupported {
+            id: id.to_string(),
+            reason,
+        };
+        let entries = self
+            .audit
+            .read(Some(id))
+            .map_err(|source| ActError::Audit {
+                path: self.audit.path().display().to_string(),
+                source,
+            })?;
+        let backup = entries.iter().rev().find(|e| e.step == "backup" && e.ok);
+        let no_backup = || {
+            unsupported(
+                "no backup is recorded for it: the change never started, so there is                  nothing to undo"
+                    .into(),
+            )
+        };
+        match &plan.command.action {
+            Action::RestartService { .. } | Action::RunCommand { .. } => {
+                return Err(unsupported(format!(
+                    "a {} cannot be rolled back",
+                    plan.command.action.kind()
+                )));
+            }
+            Action::EditConfig { .. } | Action::SetKernelParam { .. } if backup.is_none() => {
+                return Err(no_backup());
+            }
+            _ => {}
+        }
+        self.log(id, "rollback", by, "requested".into(), None, true)?;
+        let why = format!("rolled back at the request of {by}");
+        let result = match &plan.command.action {
+            Action::EditConfig { file, .. } => {
+                let path = PathBuf::from(&backup.ok_or_else(no_backup)?.detail);
+                CpfFile::new(file).restore(&path)?;
+                self.log(
+                    id,
+                    "rollback",
+                    "compass",
+                    format!("restored {file} from {}", path.display()),
+                    None,
+                    true,
+                )?;
+                match &plan.restart {
+                    Some(svc) => match self.restart(id, svc, RestartMode::Graceful).await? {
+                        Ok(()) => RunResult::RolledBack { reason: why },
+                        Err(again) => RunResult::Failed {
+                            reason: format!("the configuration was restored but {again}"),
+                        },
+                    },
+                    None => RunResult::RolledBack { reason: why },
+                }
+            }
+            Action::SetKernelParam { param, .. } => {
+                let old = backup
+                    .and_then(|b| b.output.clone())
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .ok_or_else(|| {
+                        unsupported(format!("the old value of {param} was not recorded"))
+                    })?;
+                let sc = self.sysctl(id)?;
+                let out = self
+                    .exec_step(
+                        id,
+                        "rollback",
+                        &sc,
+                        &["-w".into(), format!("{param}={old}")],
+                    )
+                    .await?;
+                if out.success() {
+                    RunResult::RolledBack { reason: why }
+                } else {
+                    RunResult::Failed {
+                        reason: format!("writing back {param}={old} failed"),
+                    }
+                }
+            }
+            Action::ScaleWorkload { workload, from, .. } => {
+                let sc = self.scaler(id)?;
+                let out = self
+                    .exec_step(id, "rollback", &sc, &[workload.clone(), from.to_string()])
+                    .await?;
+                if out.success() {
+                    RunResult::RolledBack { reason: why }
+                } else {
+                    RunResult::Failed {
+                        reason: format!("scaling {workload} back to {from} failed"),
+                    }
+                }
+            }
+            Action::RestartService { .. } | Action::RunCommand { .. } => {
+                unreachable!("refused above")
+            }
+        };
+        let (step, ok, detail) = match &result {
+            RunResult::Failed { reason } => ("failed", false, reason.clone()),
+            RunResult::RolledBack { reason } => ("done", true, reason.clone()),
+            RunResult::Succeeded => ("done", true, String::new()),
+        };
+        self.log(id, step, "compass", detail, None, ok)?;
+        Ok(result)
     }
 }

@@ -12,7 +12,7 @@ use compass_act::audit::AuditLog;
 use compass_act::executor::{DryRunExecutor, LocalExecutor};
 use compass_act::runner::{ActError, Approval, Check, RunResult, Runner, Settings};
 
-const CPF: &str = "\
+pub(crate) const CPF: &str = "\
 [ConfigFile]
 Product=IRIS
 
@@ -26,12 +26,12 @@ routines=64
 FreezeOnError=0
 ";
 
-struct Instance {
+pub(crate) struct Instance {
     dir: tempfile::TempDir,
 }
 
 impl Instance {
-    fn new() -> Instance {
+    pub(crate) fn new() -> Instance {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("iris.cpf"), CPF).unwrap();
         std::fs::write(dir.path().join("state"), "running\n").unwrap();
@@ -86,15 +86,15 @@ esac
         Instance { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn cpf(&self) -> String {
+    pub(crate) fn cpf(&self) -> String {
         std::fs::read_to_string(self.path("iris.cpf")).unwrap()
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.path("calls"))
             .unwrap_or_default()
             .lines()
@@ -102,14 +102,14 @@ esac
             .collect()
     }
 
-    fn state(&self) -> String {
+    pub(crate) fn state(&self) -> String {
         std::fs::read_to_string(self.path("state"))
             .unwrap()
             .trim()
             .to_string()
     }
 
-    fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         let cpf = self.path("iris.cpf").display().to_string();
         Settings {
             policy: Policy {
@@ -139,7 +139,7 @@ esac
         )
     }
 
-    fn edit(&self, id: &str, section: &str, key: &str, value: &str) -> Command {
+    pub(crate) fn edit(&self, id: &str, section: &str, key: &str, value: &str) -> Command {
         Command {
             id: id.into(),
             incident: Some("inc-1".into()),
@@ -156,7 +156,7 @@ esac
     }
 }
 
-fn restart_iris(id: &str, mode: RestartMode) -> Command {
+pub(crate) fn restart_iris(id: &str, mode: RestartMode) -> Command {
     Command {
         id: id.into(),
         incident: None,
@@ -221,7 +221,7 @@ async fn approved_cpf_edit_is_backed_up_applied_restarted_and_validated() {
         steps(&audit, "c1"),
         [
             "planned",
-            "approved",
+            "authorized",
             "backup",
             "change",
             "change",
@@ -465,7 +465,7 @@ async fn huge_pages_are_sized_from_the_cpf_set_and_read_back() {
         steps(&audit, "hp1"),
         [
             "planned",
-            "approved",
+            "authorized",
             "backup",
             "change",
             "validation",
@@ -496,7 +496,7 @@ async fn huge_pages_the_kernel_cannot_grant_are_rolled_back() {
         steps(&audit, "hp2"),
         [
             "planned",
-            "approved",
+            "authorized",
             "backup",
             "change",
             "validation",
