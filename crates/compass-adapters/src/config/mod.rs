@@ -19,11 +19,13 @@
 //!
 //! The full reference is docs/configuration.md.
 
+mod act;
 pub mod llm;
 mod presets;
 mod serve;
 mod sources;
 
+pub use act::{ActSettings, DrillSettings, IrisSettings, parse_offset};
 pub use presets::PRESETS;
 pub use serve::{Limits, ServeSettings};
 pub use sources::{LiveSource, SourceCheck, check_sources};
@@ -63,6 +65,8 @@ struct ConfigFile {
     serve: serve::ServeSection,
     #[serde(default)]
     limits: serve::LimitsSection,
+    #[serde(default)]
+    act: act::ActSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +203,8 @@ pub struct Settings {
     pub serve: ServeSettings,
     /// `[limits]`: guard rails per incident.
     pub limits: Limits,
+    /// `[act]`: what remediation may touch and how.
+    pub act: ActSettings,
 }
 
 /// One validated source.
@@ -299,6 +305,13 @@ impl Settings {
             .map_err(|m| err(format!("[llm] {m}")))?;
         let serve = serve::validate_serve(raw.serve).map_err(err)?;
         let limits = serve::validate_limits(raw.limits).map_err(err)?;
+        let act = act::validate(
+            raw.act,
+            limits.auto_remediation && !limits.require_human_approval,
+            None,
+            base_dir,
+        )
+        .map_err(err)?;
         Ok(Self {
             origin: origin.to_string(),
             catalog,
@@ -307,6 +320,7 @@ impl Settings {
             llm,
             serve,
             limits,
+            act,
         })
     }
 
