@@ -774,7 +774,7 @@ pub fn crossed_thresholds(before: f64, after: f64, limit: f64) -> Vec<f64> {
         .collect()
 }
 
-fn now_ms() -> EpochMs {
+pub(crate) fn now_ms() -> EpochMs {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as EpochMs)

@@ -10,12 +10,14 @@
 pub mod analyst;
 pub mod digest;
 pub mod ledger;
+pub mod metered;
 pub mod output;
 pub mod pricing;
 pub mod queries;
 
 pub use analyst::{AnalysisEnv, AnalystConfig, LlmAnalyst};
 pub use ledger::{CallOutcome, CostLedger, LedgerEntry, LedgerError, MemoryLedger, utc_day};
+pub use metered::Metered;
 pub use pricing::{Price, PriceTable};
 
 use async_trait::async_trait;
