@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use reqwest::Client;
 use serde::{Deserialize, Serialize};
 
 /// One queued message.

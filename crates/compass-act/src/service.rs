@@ -339,6 +339,12 @@ impl Desk {
             let _g = self.guard.lock().await;
             let mut r = self.get(id)?;
             if !r.ready() {
+                self.note(
+                    id,
+                    "refused",
+                    actor,
+                    format!("run requested while {}", r.status),
+                )?;
                 return Err(match r.status {
                     Status::Planned => DeskError::Act(ActError::NotApproved(id.to_string())),
                     status => DeskError::WrongState {
@@ -395,13 +401,32 @@ impl Desk {
     pub async fn dry_run(&self, id: &str) -> Result<(RunResult, Vec<String>), DeskError> {
         let r = self.get(id)?;
         let dry = Arc::new(DryRunExecutor::default());
-        let runner = Runner::new(dry.clone(), self.audit.clone(), self.settings.clone());
+        // the rehearsal's own steps go to a scratch log, not the audit log: nothing ran
+        let scratch_path = self.dir.join("dry-run.jsonl");
+        match std::fs::remove_file(&scratch_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&scratch_path, e)),
+        }
+        let scratch = Arc::new(AuditLog::open(&scratch_path).map_err(|e| io(&scratch_path, e))?);
+        let runner = Runner::new(dry.clone(), scratch, self.settings.clone());
         let approval = Approval {
             by: r.approved_by.clone().unwrap_or_else(|| "dry-run".into()),
         };
         let check = r.plan.command.validate.as_ref().map(Check::from);
         let res = runner.run(&r.plan, Some(&approval), check.as_ref()).await?;
-        Ok((res, dry.ran()))
+        let ran = dry.ran();
+        self.note(
+            id,
+            "dry_run",
+            &approval.by,
+            format!(
+                "{} step(s) shown, nothing ran: {}",
+                ran.len(),
+                ran.join("; ")
+            ),
+        )?;
+        Ok((res, ran))
     }
 
     /// Undoes a command that ran, failed or was interrupted, at `by`'s request.

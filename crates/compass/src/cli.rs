@@ -48,6 +48,8 @@ pub struct RunSettings {
 pub enum Outcome {
     Done,
     Investigated(InvestigationStatus),
+    /// A remediation ran and did not succeed (rolled back or failed).
+    ActionFailed,
 }
 
 impl Outcome {
@@ -58,6 +60,7 @@ impl Outcome {
             Outcome::Investigated(
                 InvestigationStatus::BudgetExhausted | InvestigationStatus::DeadlineExceeded,
             ) => 4,
+            Outcome::ActionFailed => 5,
         })
     }
 }

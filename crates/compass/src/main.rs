@@ -1,10 +1,11 @@
 //! The `compass` command line: `demo`, `simulate`, `investigate`, `eval`, `bench`,
-//! `config check`, `llm check` and `cost`.
+//! `config check`, `llm check`, `cost`, `serve`, `mcp`, `token` and `act`.
 //!
 //! Exit codes (also in the README): 0 the investigation completed; 1 it could not run
 //! (bad input: a missing or corrupt bundle, an unwritable output); 2 a usage error;
 //! 3 it completed degraded (some agent failed, timed out or lacked data); 4 it stopped
-//! early (budget exhausted or deadline reached) with a partial answer.
+//! early (budget exhausted or deadline reached) with a partial answer; 5 a remediation
+//! (`compass act run` or `rollback`) ran and did not succeed.
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -59,6 +60,177 @@ enum Command {
     /// Manage the API tokens `compass serve` accepts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Remediation with approval, backup, validation and rollback; the IRIS pack.
+    #[command(subcommand)]
+    Act(ActCommand),
+}
+
+/// `--config FILE` for `compass act` (its `[act]`, `[limits]` and `[llm]`).
+#[derive(Debug, Args)]
+struct ActConfigArg {
+    /// `compass.toml` with `[act]` (default: state in the data directory, nothing
+    /// allowlisted, every command approved by a human).
+    #[arg(long, value_name = "FILE", env = "COMPASS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Disable colors.
+    #[arg(long, global = true)]
+    no_color: bool,
+}
+
+/// Who is acting (the audit log's actor).
+#[derive(Debug, Args)]
+struct ActorArg {
+    /// Your name as the audit log records it (default: $COMPASS_ACTOR, else $USER).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+impl ActorArg {
+    fn name(&self) -> Result<String> {
+        self.by
+            .clone()
+            .or_else(|| std::env::var("COMPASS_ACTOR").ok())
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| UsageError("say who you are with --by NAME".into()).into())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ActCommand {
+    /// Validate remediation commands (JSON: one command or an array; `-` for stdin),
+    /// show the exact change and risk, and keep them for approval. Nothing changes.
+    Plan {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The incident type the approval rules match (`[act] auto_approve`).
+        #[arg(long, default_value = "manual")]
+        incident_type: String,
+        /// critical, warning or info.
+        #[arg(long, default_value = "critical")]
+        severity: String,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// Approve a planned command.
+    Approve {
+        id: String,
+        #[command(flatten)]
+        actor: ActorArg,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// Run an approved command (or every ready one, by priority): backup, change,
+    /// validation, rollback when validation fails. Exit code 5 when it did not succeed.
+    Run {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Run every ready command, highest priority first, one per resource at a time.
+        #[arg(long)]
+        all: bool,
+        /// Show the steps through the dry-run executor: nothing runs, no file changes.
+        #[arg(long, conflicts_with = "all")]
+        dry_run: bool,
+        #[command(flatten)]
+        actor: ActorArg,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// Undo a command that ran, failed or was interrupted.
+    Rollback {
+        id: String,
+        #[command(flatten)]
+        actor: ActorArg,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// The audit log: every step, who, output, exit code, duration.
+    Log {
+        id: Option<String>,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// The commands and where each is in its lifecycle.
+    List {
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// IRIS: find the recent errors in messages.log, route each to an agent and
+    /// propose the remediation commands.
+    Propose {
+        /// messages.log (default: `[act.iris] messages_log`).
+        #[arg(long, value_name = "FILE")]
+        messages: Option<PathBuf>,
+        /// The CPF file (default: `[act.iris] cpf`).
+        #[arg(long, value_name = "FILE")]
+        cpf: Option<PathBuf>,
+        /// Start of the window, RFC 3339 (default: `--window` before the last event).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Length of the window when `--since` is not given.
+        #[arg(long, default_value = "15m", value_name = "DURATION")]
+        window: String,
+        /// How many findings to propose for.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// The incident the commands remediate (their ids start with it).
+        #[arg(long)]
+        incident: Option<String>,
+        /// Also plan the proposed commands, ready for approval.
+        #[arg(long)]
+        plan: bool,
+        /// Let the configured model suggest the agent (rules are the fallback).
+        #[arg(long)]
+        llm: bool,
+        /// Most the model may cost, USD.
+        #[arg(long, value_name = "USD", default_value_t = compass::act::DEFAULT_ACT_BUDGET_USD)]
+        budget: f64,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// IRIS drills: generate realistic errors, deliver them to the drill endpoint.
+    #[command(subcommand)]
+    Drill(DrillCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DrillCommand {
+    /// Generate messages.log error events (configuration, license, os_resources,
+    /// journal): print them, append them to a file, queue them for the endpoint.
+    Generate {
+        /// Categories (repeatable; default: all four, in turn).
+        #[arg(long = "category", value_name = "NAME")]
+        categories: Vec<String>,
+        #[arg(long, default_value_t = 4)]
+        count: usize,
+        /// Seed of the templates (the same seed writes the same drill).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Append the events to this messages.log.
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
+        /// Queue them in the durable outbox and deliver to `[act.drill] endpoint`.
+        #[arg(long)]
+        send: bool,
+        /// Let the configured model write the message text.
+        #[arg(long)]
+        llm: bool,
+        /// Most the model may cost, USD.
+        #[arg(long, value_name = "USD", default_value_t = compass::act::DEFAULT_ACT_BUDGET_USD)]
+        budget: f64,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
+    /// Retry delivering the queued events until the outbox is empty or `--wait` passes.
+    Deliver {
+        #[arg(long, default_value = "2m", value_name = "DURATION")]
+        wait: String,
+        #[command(flatten)]
+        cfg: ActConfigArg,
+    },
 }
 
 /// What a replica investigates with: `compass serve` and `compass mcp` share these.
@@ -570,6 +742,118 @@ fn run(args: Cli) -> Result<Outcome> {
         Command::Token(t) => {
             runtime.block_on(token(t))?;
             Ok(Outcome::Done)
+        }
+        Command::Act(a) => runtime.block_on(act(a)),
+    }
+}
+
+fn duration_arg(flag: &str, v: &str) -> Result<std::time::Duration> {
+    compass_adapters::config::parse_duration(v)
+        .map_err(|e| UsageError(format!("--{flag} {v}: {e}")).into())
+}
+
+async fn act(cmd: ActCommand) -> Result<Outcome> {
+    use compass::act;
+    let color = |c: &ActConfigArg| !c.no_color && cli::stdout_supports_color();
+    match cmd {
+        ActCommand::Plan {
+            files,
+            incident_type,
+            severity,
+            cfg,
+        } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::plan(&a, &files, &incident_type, &severity, cfg.json, color(&cfg)).await
+        }
+        ActCommand::Approve { id, actor, cfg } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::approve(&a, &id, &actor.name()?, color(&cfg)).await
+        }
+        ActCommand::Run {
+            id,
+            all: _,
+            dry_run,
+            actor,
+            cfg,
+        } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            let by = if dry_run {
+                "dry-run".to_string()
+            } else {
+                actor.name()?
+            };
+            act::run(&a, id.as_deref(), &by, dry_run, cfg.json, color(&cfg)).await
+        }
+        ActCommand::Rollback { id, actor, cfg } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::rollback(&a, &id, &actor.name()?, color(&cfg)).await
+        }
+        ActCommand::Log { id, cfg } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::log(&a, id.as_deref(), cfg.json, color(&cfg))
+        }
+        ActCommand::List { cfg } => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::list(&a, cfg.json, color(&cfg))
+        }
+        ActCommand::Propose {
+            messages,
+            cpf,
+            since,
+            window,
+            top,
+            incident,
+            plan,
+            llm,
+            budget,
+            cfg,
+        } => {
+            let (a, llm_settings) = act::load(cfg.config.as_deref())?;
+            let args = act::ProposeArgs {
+                messages,
+                cpf,
+                since,
+                window: duration_arg("window", &window)?,
+                top: top.max(1),
+                incident,
+                plan,
+                use_llm: llm,
+                budget_usd: budget,
+            };
+            if llm && llm_settings.is_none() {
+                return Err(UsageError("--llm needs an [llm] section in the config".into()).into());
+            }
+            act::propose(&a, llm_settings.as_ref(), &args, cfg.json, color(&cfg)).await
+        }
+        ActCommand::Drill(DrillCommand::Generate {
+            categories,
+            count,
+            seed,
+            append,
+            send,
+            llm,
+            budget,
+            cfg,
+        }) => {
+            let (a, llm_settings) = act::load(cfg.config.as_deref())?;
+            let categories = categories
+                .iter()
+                .map(|c| c.parse().map_err(UsageError))
+                .collect::<Result<Vec<_>, _>>()?;
+            let args = act::DrillArgs {
+                categories,
+                count,
+                seed,
+                append,
+                send,
+                use_llm: llm,
+                budget_usd: budget,
+            };
+            act::drill_generate(&a, llm_settings.as_ref(), &args, cfg.json).await
+        }
+        ActCommand::Drill(DrillCommand::Deliver { wait, cfg }) => {
+            let (a, _) = act::load(cfg.config.as_deref())?;
+            act::drill_deliver(&a, duration_arg("wait", &wait)?).await
         }
     }
 }

@@ -75,7 +75,11 @@ async fn plan_approve_run_and_roll_back_a_cpf_edit() {
     );
     let s = steps(&d, "e1");
     let names: Vec<&str> = s.iter().map(|(st, _)| st.as_str()).collect();
-    assert_eq!(names[..4], ["planned", "approved", "started", "authorized"]);
+    assert_eq!(
+        names[..5],
+        ["planned", "refused", "approved", "started", "authorized"]
+    );
+    assert!(s.contains(&("refused".into(), "bob".into())));
     assert!(s.contains(&("approved".into(), "alice".into())));
     assert!(s.contains(&("started".into(), "bob".into())));
     assert!(s.contains(&("rollback".into(), "alice".into())));
@@ -166,6 +170,17 @@ async fn dry_run_changes_nothing_and_ready_commands_run_by_priority() {
     assert!(iris.calls().is_empty(), "and runs nothing");
     assert!(ran.iter().any(|l| l.ends_with("start IRIS")), "{ran:?}");
     assert_eq!(d.get("c1").unwrap().status, Status::Planned);
+    let steps: Vec<String> = d
+        .log(Some("c1"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(
+        steps,
+        ["planned", "dry_run"],
+        "the audit log says nothing ran"
+    );
 
     // three restarts of one service: one at a time, critical first
     for (id, p) in [

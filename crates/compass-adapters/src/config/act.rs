@@ -137,11 +137,14 @@ impl ActSettings {
     }
 }
 
+/// Relative to the config file's directory, then made absolute: records and the
+/// audit log name files the same way whatever directory a command ran from.
 fn resolve(p: PathBuf, base: Option<&Path>) -> PathBuf {
-    match base {
+    let p = match base {
         Some(b) if p.is_relative() => b.join(p),
         _ => p,
-    }
+    };
+    std::path::absolute(&p).unwrap_or(p)
 }
 
 pub(super) fn validate(

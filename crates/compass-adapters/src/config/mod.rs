@@ -540,6 +540,12 @@ fn auth(a: AuthSection, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Auth, Stri
 mod tests;
 
 /// A duration such as `"30s"` or `"2m"`, or an error naming `field`.
+/// A duration such as `30s` or `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as \"30s\" or \"2m\""))
+}
+
 pub(crate) fn humantime_field(text: &str, field: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| {
         format!("{field} = \"{text}\": {e}; write a duration such as \"30s\" or \"2m\"")

@@ -11,6 +11,16 @@ use async_trait::async_trait;
 use compass_core::Cost;
 use std::sync::Arc;
 
+impl std::fmt::Debug for Metered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metered")
+            .field("model", &self.inner.model())
+            .field("step", &self.step)
+            .field("spent", &self.budget.spent())
+            .finish()
+    }
+}
+
 pub struct Metered {
     inner: Arc<dyn LanguageModel>,
     price: Price,

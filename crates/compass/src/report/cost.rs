@@ -209,7 +209,7 @@ pub fn cost_report(entries: &[LedgerEntry], opts: &CostOptions) -> String {
     out
 }
 
-fn new_table(header: &[&str]) -> Table {
+pub(crate) fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners())

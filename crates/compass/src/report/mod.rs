@@ -8,6 +8,7 @@
 //! out-of-range timestamp, a NaN confidence, an empty sample) renders as something readable
 //! rather than failing.
 
+pub mod act;
 pub mod cost;
 mod html;
 mod interactive;
