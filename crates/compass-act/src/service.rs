@@ -115,6 +115,13 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A run that passed its checks and holds its resource's lock.
+#[derive(Debug)]
+pub struct Started {
+    pub record: Record,
+    lock: PathBuf,
+}
+
 /// The desk: records, locks, the audit log and the runner that carries commands out.
 #[derive(Debug, Clone)]
 pub struct Desk {
@@ -335,39 +342,54 @@ impl Desk {
     /// failed; an error of the runner itself (the audit log cannot be written, a
     /// program cannot start) leaves it failed with that error.
     pub async fn run(&self, id: &str, actor: &str) -> Result<Record, DeskError> {
-        let (mut r, lock) = {
-            let _g = self.guard.lock().await;
-            let mut r = self.get(id)?;
-            if !r.ready() {
-                self.note(
-                    id,
-                    "refused",
-                    actor,
-                    format!("run requested while {}", r.status),
-                )?;
-                return Err(match r.status {
-                    Status::Planned => DeskError::Act(ActError::NotApproved(id.to_string())),
-                    status => DeskError::WrongState {
-                        id: id.to_string(),
-                        status,
-                        action: "run",
-                        want: "it is approved (or needs no approval)",
-                    },
-                });
-            }
-            let lock = self.lock(&r.plan.command)?;
-            if let Err(e) = self.note(id, "started", actor, "run requested".into()) {
-                let _ = std::fs::remove_file(&lock);
-                return Err(e);
-            }
-            r.status = Status::Running;
-            r.updated_ms = now_ms();
-            if let Err(e) = self.save(&r) {
-                let _ = std::fs::remove_file(&lock);
-                return Err(e);
-            }
-            (r, lock)
-        };
+        let started = self.start(id, actor).await?;
+        self.complete(started).await
+    }
+
+    /// The first half of [`Desk::run`]: the checks (approval, state, the resource's
+    /// lock) and the record marked running. The API answers after this and completes
+    /// in the background.
+    pub async fn start(&self, id: &str, actor: &str) -> Result<Started, DeskError> {
+        let _g = self.guard.lock().await;
+        let mut r = self.get(id)?;
+        if !r.ready() {
+            self.note(
+                id,
+                "refused",
+                actor,
+                format!("run requested while {}", r.status),
+            )?;
+            return Err(match r.status {
+                Status::Planned => DeskError::Act(ActError::NotApproved(id.to_string())),
+                status => DeskError::WrongState {
+                    id: id.to_string(),
+                    status,
+                    action: "run",
+                    want: "it is approved (or needs no approval)",
+                },
+            });
+        }
+        let lock = self.lock(&r.plan.command)?;
+        let marked = self
+            .note(id, "started", actor, "run requested".into())
+            .and_then(|()| {
+                r.status = Status::Running;
+                r.updated_ms = now_ms();
+                self.save(&r)
+            });
+        if let Err(e) = marked {
+            let _ = std::fs::remove_file(&lock);
+            return Err(e);
+        }
+        Ok(Started { record: r, lock })
+    }
+
+    /// The second half of [`Desk::run`]: carries the command out and records the end.
+    pub async fn complete(&self, started: Started) -> Result<Record, DeskError> {
+        let Started {
+            record: mut r,
+            lock,
+        } = started;
         let approval = r.approved_by.clone().map(|by| Approval { by });
         let check = r.plan.command.validate.as_ref().map(Check::from);
         let outcome = self

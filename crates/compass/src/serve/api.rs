@@ -137,6 +137,7 @@ pub fn app(state: ServeState, prometheus: Option<PrometheusHandle>) -> Router {
             get(list_decisions).post(record_decision),
         )
         .route("/api/v1/audit", get(audit_log))
+        .merge(super::act::routes())
         .merge(ui::routes())
         .route(
             "/metrics",

@@ -13,6 +13,7 @@
 //! - `telemetry.rs`: the Prometheus recorder, JSON logs.
 //! - `metrics.rs`: every exported metric name.
 
+mod act;
 mod api;
 mod auth;
 mod intake;
@@ -92,6 +93,8 @@ pub struct Inner {
     pub auth: AuthMode,
     /// Wakes idle workers when a job is queued on this replica.
     pub queue_notify: Notify,
+    /// The remediation desk (`[act]`), shared with `compass act`.
+    pub desk: compass_act::service::Desk,
 }
 
 impl std::fmt::Debug for Inner {
@@ -276,6 +279,7 @@ pub async fn prepare_with(
         coordinator: Arc::new(coordinator(&settings, &settings.limits, &store)),
         sources,
     };
+    let desk = crate::act::desk(&settings.act)?;
     let state = ServeState(Arc::new(Inner {
         store,
         serve,
@@ -285,6 +289,7 @@ pub async fn prepare_with(
         replica: opts.replica.clone().unwrap_or_else(default_replica),
         auth,
         queue_notify: Notify::new(),
+        desk,
     }));
     Ok((state, if opts.demo { demo_incident } else { None }))
 }

@@ -127,6 +127,55 @@ pub(super) const OPERATIONS: &[(&str, &str, &str, &str, u16)] = &[
         200,
     ),
     (
+        "get",
+        "/api/v1/actions",
+        "Remediation commands and where each is in its lifecycle",
+        "viewer",
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/actions",
+        "Validate and plan a remediation command: risk, approval needed, the exact change (nothing changes)",
+        "responder",
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/actions/{id}",
+        "One remediation command: plan, approval, status, result",
+        "viewer",
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/actions/{id}/approve",
+        "Approve a planned command (the caller is the approver)",
+        "approver",
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/actions/{id}/run",
+        "Run an approved command in the background: backup, change, validation, rollback on failure (?dry_run=true shows the steps and runs nothing, 200)",
+        "approver",
+        202,
+    ),
+    (
+        "post",
+        "/api/v1/actions/{id}/rollback",
+        "Undo a command that ran, failed or was interrupted; answers when done",
+        "approver",
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/actions/{id}/log",
+        "The command's audit log: every step, actor, output, exit code, duration",
+        "viewer",
+        200,
+    ),
+    (
         "post",
         "/mcp",
         "Model Context Protocol, streamable HTTP (stateless JSON-RPC): the tools list_incidents, start_investigation, get_investigation and record_decision, each with the role its API twin needs",
@@ -141,6 +190,7 @@ fn schemas() -> Value {
         // The request types' own schemas (the MCP tools publish the same ones).
         "NewIncident": schemars::schema_for!(super::ops::NewIncident),
         "Decision": schemars::schema_for!(super::ops::DecisionBody),
+        "PlanAction": schemars::schema_for!(super::act::PlanBody),
         "GenericAlert": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
             "name": {"type": "string"}, "status": {"enum": ["firing", "resolved"]}, "severity": {"type": "string"},
             "service": {"type": "string"}, "services": {"type": "array", "items": {"type": "string"}},
@@ -159,6 +209,7 @@ fn request_schema(method: &str, path: &str) -> Option<&'static str> {
         ("post", "/api/v1/incidents") => Some("NewIncident"),
         ("post", "/api/v1/investigations/{id}/decisions") => Some("Decision"),
         ("post", "/api/v1/webhooks/generic") => Some("GenericAlert"),
+        ("post", "/api/v1/actions") => Some("PlanAction"),
         _ => None,
     }
 }
@@ -197,7 +248,7 @@ pub(super) fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "COMPASS", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Incident investigation: alert intake, investigations, progress, human decisions."},
+                 "description": "Incident investigation: alert intake, investigations, progress, human decisions, remediation with approval."},
         "paths": paths,
         "components": {
             "schemas": schemas(),
