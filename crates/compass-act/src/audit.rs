@@ -35,11 +35,9 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
+    /// The log at `path`; the file and its directory are created by the first append.
     pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
         let path = path.into();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
         Ok(AuditLog {
             path,
             lock: Mutex::new(()),
@@ -55,6 +53,9 @@ impl AuditLog {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -134,17 +134,14 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// Opens (creating) the state directory.
+    /// The desk over a state directory; nothing is created until the first command is
+    /// planned (so an unused desk leaves no trace).
     pub fn open(
         dir: impl Into<PathBuf>,
         settings: Settings,
         exec: Arc<dyn Executor>,
     ) -> Result<Desk, DeskError> {
         let dir = dir.into();
-        for sub in ["commands", "locks"] {
-            let d = dir.join(sub);
-            std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
-        }
         let audit_path = dir.join("audit.jsonl");
         let audit = Arc::new(AuditLog::open(&audit_path).map_err(|e| io(&audit_path, e))?);
         Ok(Desk {
@@ -174,6 +171,8 @@ impl Desk {
 
     fn save(&self, r: &Record) -> Result<(), DeskError> {
         let path = self.record_path(r.id());
+        let d = self.dir.join("commands");
+        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
         let tmp = path.with_extension("json.tmp");
         let body = serde_json::to_vec_pretty(r).expect("a record serializes");
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
@@ -209,7 +208,12 @@ impl Desk {
     pub fn list(&self) -> Result<Vec<Record>, DeskError> {
         let d = self.dir.join("commands");
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&d, e)),
+        };
+        for e in entries {
             let p = e.map_err(|e| io(&d, e))?.path();
             if p.extension().is_some_and(|x| x == "json") {
                 out.push(self.load(&p)?);
@@ -313,6 +317,8 @@ impl Desk {
     fn lock(&self, cmd: &Command) -> Result<PathBuf, DeskError> {
         let resource = cmd.action.resource();
         let path = self.lock_path(&resource);
+        let d = self.dir.join("locks");
+        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

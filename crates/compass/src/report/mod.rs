@@ -83,7 +83,7 @@ fn utc_span(range: TimeRange) -> String {
 }
 
 /// `09:32:00` (time of day only, UTC).
-fn utc_time(ms: EpochMs) -> String {
+pub(crate) fn utc_time(ms: EpochMs) -> String {
     datetime(ms).map_or_else(|| format!("{ms} ms"), |t| t.format("%H:%M:%S").to_string())
 }
 

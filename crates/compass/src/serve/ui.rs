@@ -7,6 +7,9 @@
 //!   disproof, evidence charts around the onset, log samples with the template
 //!   highlighted, trace waterfalls, the agent timeline) with confirm/reject buttons;
 //!   a queued or running one shows live progress from the SSE stream, then reloads;
+//! - `/ui/actions`: the remediation commands with their risk, the exact change (the
+//!   diff coloured), status and result, the audit log, and approve / run / roll back
+//!   buttons for approvers;
 //! - `/ui/login`: paste an API token; it is kept in an HttpOnly, SameSite=Strict
 //!   cookie (see `auth.rs` for the CSRF rule).
 
@@ -32,6 +35,7 @@ pub(super) fn routes() -> Router<ServeState> {
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", axum::routing::post(logout))
         .route("/ui/investigations/{id}", get(investigation_page))
+        .route("/ui/actions", get(actions_page))
 }
 
 /// The caller, or a redirect to the login page.
@@ -51,7 +55,7 @@ fn page(title: &str, body: &str) -> Html<String> {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>COMPASS · {}</title><style>{CSS}</style></head><body>\
          <header class=\"top\"><a class=\"brand\" href=\"/\">◈ COMPASS</a><nav><a href=\"/\">Incidents</a>\
-         <a href=\"/api/openapi.json\">API</a><a href=\"/metrics\">Metrics</a></nav></header>\
+         <a href=\"/ui/actions\">Actions</a><a href=\"/api/openapi.json\">API</a><a href=\"/metrics\">Metrics</a></nav></header>\
          <main>{body}</main></body></html>",
         escape_html(title)
     ))
@@ -259,4 +263,172 @@ async fn login(State(state): State<ServeState>, Form(form): Form<LoginForm>) -> 
 async fn logout() -> Response {
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/login")).into_response()
+}
+
+fn diff_html(preview: &str) -> String {
+    preview
+        .lines()
+        .map(|l| {
+            let class = if l.starts_with("+++") || l.starts_with("---") {
+                "file"
+            } else if l.starts_with('+') {
+                "add"
+            } else if l.starts_with('-') {
+                "del"
+            } else if l.starts_with("@@") {
+                "hunk"
+            } else {
+                ""
+            };
+            format!("<span class=\"{class}\">{}</span>\n", escape_html(l))
+        })
+        .collect()
+}
+
+fn action_card(
+    r: &compass_act::service::Record,
+    log: &[compass_act::audit::Entry],
+    approver: bool,
+) -> String {
+    use compass_act::action::RiskLevel;
+    use compass_act::runner::RunResult;
+    use compass_act::service::Status;
+    let c = &r.plan.command;
+    let risk_tone = match r.plan.risk.level {
+        RiskLevel::Low => "ok",
+        RiskLevel::Medium => "warn",
+        RiskLevel::High => "bad",
+    };
+    let status_tone = match r.status {
+        Status::Succeeded => "ok",
+        Status::Planned | Status::Approved => "info",
+        Status::Running | Status::RolledBack => "warn",
+        Status::Failed => "bad",
+    };
+    let mut buttons = String::new();
+    if approver {
+        if r.status == Status::Planned {
+            buttons.push_str("<button class=\"approve\" data-op=\"approve\">Approve</button>");
+        }
+        if r.ready() {
+            buttons.push_str("<button data-op=\"run\">Run</button>");
+        }
+        if matches!(
+            r.status,
+            Status::Succeeded | Status::Failed | Status::Running
+        ) {
+            buttons.push_str("<button class=\"rollback\" data-op=\"rollback\">Roll back</button>");
+        }
+    }
+    let approval = match (&r.approved_by, r.plan.needs_approval) {
+        (Some(by), _) => format!("approved by <b>{}</b>", escape_html(by)),
+        (None, true) => "<span class=\"warn\">needs an approver</span>".into(),
+        (None, false) => "no approval needed (auto-remediation policy)".into(),
+    };
+    let result = match &r.result {
+        None => String::new(),
+        Some(RunResult::Succeeded) => "<div class=\"ok\">succeeded</div>".into(),
+        Some(RunResult::RolledBack { reason }) => {
+            format!(
+                "<div class=\"warn\">rolled back: {}</div>",
+                escape_html(reason)
+            )
+        }
+        Some(RunResult::Failed { reason }) => {
+            format!("<div class=\"bad\">failed: {}</div>", escape_html(reason))
+        }
+    };
+    let mut rows = String::new();
+    for e in log {
+        let _ = write!(
+            rows,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
+            crate::report::utc_time(e.ts),
+            escape_html(&e.step),
+            escape_html(&e.actor),
+            if e.ok { "ok" } else { "bad" },
+            if e.ok { "✓" } else { "✗" },
+            e.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+            escape_html(&e.detail),
+        );
+    }
+    format!(
+        "<div class=\"card action\" data-id=\"{id}\" data-status=\"{status}\"><div class=\"row\">\
+         <span class=\"id\">{id}</span><span class=\"chip\">{kind}</span><span class=\"chip\">{resource}</span>\
+         <span class=\"pill {risk_tone}\">{risk} risk</span><span class=\"pill {status_tone}\">{status_text}</span>\
+         <span class=\"buttons\"><span class=\"outcome muted small\"></span>{buttons}</span></div>\
+         <div class=\"muted small\">{rule} · {approval}{incident}</div>\
+         {reason}<pre class=\"diff\">{diff}</pre>{result}\
+         <details><summary>audit log ({n} steps)</summary><table class=\"list\"><thead><tr><th>Time</th><th>Step</th>\
+         <th>Actor</th><th>OK</th><th>Exit</th><th>Duration</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table></details></div>",
+        id = escape_html(&c.id),
+        status = r.status,
+        kind = c.action.kind(),
+        resource = escape_html(&c.action.resource()),
+        risk = r.plan.risk.level,
+        status_text = r.status.to_string().replace('_', " "),
+        rule = escape_html(&r.plan.risk.rule),
+        incident = c
+            .incident
+            .as_deref()
+            .map(|i| format!(" · incident <code>{}</code>", escape_html(i)))
+            .unwrap_or_default(),
+        reason = if c.reason.is_empty() {
+            String::new()
+        } else {
+            format!("<p>{}</p>", escape_html(&c.reason))
+        },
+        diff = diff_html(&r.plan.preview),
+        n = log.len(),
+    )
+}
+
+async fn actions_page(State(state): State<ServeState>, headers: HeaderMap) -> Response {
+    let caller = match ui_caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let result: Result<String, AppError> = (|| {
+        let mut records = state.desk.list()?;
+        records.reverse();
+        let approver = caller.role >= Role::Approver;
+        let mut body = format!(
+            "<div class=\"heading\"><h1>Remediation</h1><div class=\"stats\"><span><b>{}</b> waiting for approval</span>\
+             <span><b>{}</b> running</span><span class=\"muted\">signed in as {} ({}){}</span></div></div>",
+            records
+                .iter()
+                .filter(
+                    |r| r.status == compass_act::service::Status::Planned && r.plan.needs_approval
+                )
+                .count(),
+            records
+                .iter()
+                .filter(|r| r.status == compass_act::service::Status::Running)
+                .count(),
+            escape_html(&caller.name),
+            caller.role.as_str(),
+            if approver {
+                ""
+            } else {
+                " · approving needs the approver role"
+            },
+        );
+        if records.is_empty() {
+            body.push_str(
+                "<div class=\"card empty\">No remediation commands. Plan one with <code>compass act plan FILE</code>, \
+                 <code>compass act propose --plan</code> or <code>POST /api/v1/actions</code>.</div>",
+            );
+        }
+        for r in &records {
+            let log = state.desk.log(Some(r.id()))?;
+            body.push_str(&action_card(r, &log, approver));
+        }
+        let _ = write!(body, "<script>{}</script>", include_str!("actions.js"));
+        Ok(body)
+    })();
+    match result {
+        Ok(body) => page("Remediation", &body).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

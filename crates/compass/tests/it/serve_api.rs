@@ -568,3 +568,190 @@ async fn the_openapi_document_matches_the_router() {
     assert_eq!((st, v["store"].as_str()), (StatusCode::OK, Some("sqlite")));
     assert_eq!(s.get("/healthz", None).await.0, StatusCode::OK);
 }
+
+/// A simulated IRIS instance for the remediation endpoints: a CPF and a control script.
+fn iris_instance(dir: &std::path::Path) -> String {
+    std::fs::write(
+        dir.join("iris.cpf"),
+        "[config]\nglobals=0,0,512,0,0,0\ngmheap=37568\n",
+    )
+    .unwrap();
+    let ctl = dir.join("iris-control");
+    std::fs::write(
+        &ctl,
+        format!(
+            "#!/bin/sh\nD='{}'\necho \"$1 $2\" >> \"$D/calls\"\ncase \"$1\" in\n  status) echo running ;;\nesac\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "[act]\nstate_dir = \"{d}/act\"\ncontrol = \"{d}/iris-control\"\ndrain_wait = \"10ms\"\nstartup_deadline = \"5s\"\n[act.iris]\ncpf = \"{d}/iris.cpf\"\n",
+        d = dir.display()
+    )
+}
+
+#[tokio::test]
+async fn actions_are_planned_approved_run_and_rolled_back_with_roles() {
+    let w = tempfile::tempdir().unwrap();
+    let s = Server::new(&iris_instance(w.path())).await;
+    let cpf = w.path().join("iris.cpf");
+    let cmd = json!({"command": {"id": "fix-1", "incident": "inc-1", "reason": "gmheap exhausted",
+        "action": {"kind": "edit_config", "file": cpf.display().to_string(), "section": "config", "key": "gmheap", "value": "75136"}}});
+
+    let (st, _) = s
+        .post("/api/v1/actions", Some(Role::Viewer), cmd.clone())
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let bad = json!({"command": {"id": "x", "action": {"kind": "edit_config", "file": "f", "section": "s", "key": "k", "value": "v", "sudo": true}}});
+    let (st, v) = s.post("/api/v1/actions", Some(Role::Responder), bad).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("sudo"), "{v}");
+    let (st, v) = s
+        .post("/api/v1/actions", Some(Role::Responder), cmd.clone())
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["plan"]["needs_approval"], true);
+    assert!(
+        v["plan"]["preview"]
+            .as_str()
+            .unwrap()
+            .contains("+gmheap=75136")
+    );
+    let (st, _) = s.post("/api/v1/actions", Some(Role::Responder), cmd).await;
+    assert_eq!(st, StatusCode::CONFLICT, "the id is taken");
+
+    let (st, v) = s
+        .post("/api/v1/actions/fix-1/run", Some(Role::Approver), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert!(
+        v["error"].as_str().unwrap().contains("needs an approval"),
+        "{v}"
+    );
+    let (st, v) = s
+        .post(
+            "/api/v1/actions/fix-1/approve",
+            Some(Role::Responder),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(
+        v["error"].as_str().unwrap().contains("approver role"),
+        "{v}"
+    );
+    let (st, v) = s
+        .post(
+            "/api/v1/actions/fix-1/approve",
+            Some(Role::Approver),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["approved_by"], "approver");
+
+    let (st, v) = s
+        .post(
+            "/api/v1/actions/fix-1/run?dry_run=true",
+            Some(Role::Approver),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        std::fs::read_to_string(&cpf)
+            .unwrap()
+            .contains("gmheap=37568")
+    );
+
+    let (st, v) = s
+        .post("/api/v1/actions/fix-1/run", Some(Role::Approver), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (_, v) = s.get("/api/v1/actions/fix-1", Some(Role::Viewer)).await;
+        status = v["status"].as_str().unwrap().to_string();
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "succeeded");
+    assert!(
+        std::fs::read_to_string(&cpf)
+            .unwrap()
+            .contains("gmheap=75136")
+    );
+
+    let (st, html) = s.get("/ui/actions", Some(Role::Approver)).await;
+    assert_eq!(st, StatusCode::OK);
+    let html = html.as_str().unwrap();
+    assert!(
+        html.contains("data-op=\"rollback\""),
+        "approvers get the button"
+    );
+    assert!(html.contains("<span class=\"add\">+gmheap=75136</span>"));
+    let (_, html) = s.get("/ui/actions", Some(Role::Viewer)).await;
+    assert!(
+        !html.as_str().unwrap().contains("data-op="),
+        "viewers get no buttons"
+    );
+
+    let (st, v) = s
+        .post(
+            "/api/v1/actions/fix-1/rollback",
+            Some(Role::Approver),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "rolled_back");
+    assert!(
+        std::fs::read_to_string(&cpf)
+            .unwrap()
+            .contains("gmheap=37568")
+    );
+
+    let (_, log) = s.get("/api/v1/actions/fix-1/log", Some(Role::Viewer)).await;
+    let steps: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    for want in [
+        "planned",
+        "refused",
+        "approved",
+        "dry_run",
+        "started",
+        "backup",
+        "change",
+        "validation",
+        "rollback",
+        "done",
+    ] {
+        assert!(steps.contains(&want), "{want} missing from {steps:?}");
+    }
+    let (_, audit) = s.get("/api/v1/audit", Some(Role::Admin)).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "action.plan",
+        "action.approve",
+        "action.run",
+        "action.rollback",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let (st, _) = s.get("/api/v1/actions/nope", Some(Role::Viewer)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
