@@ -2,6 +2,7 @@
 //! file; nextest still runs each test in its own process).
 
 mod accuracy;
+mod act_cli;
 mod cli;
 mod deploy_files;
 mod eval_loghub;
