@@ -215,22 +215,21 @@ pub fn list(a: &ActSettings, json: bool, color: bool) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// The configured model held to `budget_usd`, its calls in the cost ledger under `step`.
+/// The configured model held to `budget_usd`, its calls in the cost ledger under
+/// `step`; an error naming the missing `[llm]` section when there is none.
 fn metered(
     llm: Option<&LlmSettings>,
     budget_usd: f64,
     step: &str,
-) -> Result<Option<Arc<dyn LanguageModel>>> {
-    let Some(s) = llm else {
-        return Ok(None);
-    };
+) -> Result<Arc<dyn LanguageModel>> {
+    let s = llm.ok_or_else(|| UsageError("--llm needs an [llm] section in the config".into()))?;
     let model = compass_adapters::llm::build(s)?;
     let price = s.price().map_err(UsageError)?;
     let ledger = Arc::new(FileLedger::new(FileLedger::default_path()));
     let purpose = format!("act-{step}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
-    Ok(Some(Arc::new(Metered::new(
+    Ok(Arc::new(Metered::new(
         model, price, budget_usd, ledger, step, &purpose,
-    ))))
+    )))
 }
 
 /// What `propose` reads.
@@ -294,10 +293,8 @@ pub async fn diagnose_and_propose(
     };
     let findings = diagnose::diagnose(&log.messages, since, args.window);
     let mut router = Router::new(diagnose::rules());
-    if args.use_llm
-        && let Some(m) = metered(llm, args.budget_usd, "route")?
-    {
-        router = router.with_model(m);
+    if args.use_llm {
+        router = router.with_model(metered(llm, args.budget_usd, "route")?);
     }
     let ctx = IrisContext {
         cpf_path: cpf_path
@@ -389,11 +386,7 @@ pub async fn drill_generate(
         return Err(UsageError("--send needs [act.drill] endpoint in the config".into()).into());
     }
     let model = if args.use_llm {
-        let m = metered(llm, args.budget_usd, "drill")?;
-        if m.is_none() {
-            return Err(UsageError("--llm needs an [llm] section in the config".into()).into());
-        }
-        m
+        Some(metered(llm, args.budget_usd, "drill")?)
     } else {
         None
     };

@@ -80,6 +80,18 @@ struct ActConfigArg {
     no_color: bool,
 }
 
+/// The optional model of `propose` (it suggests the agent) and `drill generate` (it
+/// writes the message text); rules and templates are the fallback.
+#[derive(Debug, Args)]
+struct ActLlmArg {
+    /// Use the `[llm]` model of the config.
+    #[arg(long)]
+    llm: bool,
+    /// Most the model may cost in this run, USD.
+    #[arg(long, value_name = "USD", default_value_t = compass::act::DEFAULT_ACT_BUDGET_USD)]
+    budget: f64,
+}
+
 /// Who is acting (the audit log's actor).
 #[derive(Debug, Args)]
 struct ActorArg {
@@ -182,12 +194,8 @@ enum ActCommand {
         /// Also plan the proposed commands, ready for approval.
         #[arg(long)]
         plan: bool,
-        /// Let the configured model suggest the agent (rules are the fallback).
-        #[arg(long)]
-        llm: bool,
-        /// Most the model may cost, USD.
-        #[arg(long, value_name = "USD", default_value_t = compass::act::DEFAULT_ACT_BUDGET_USD)]
-        budget: f64,
+        #[command(flatten)]
+        model: ActLlmArg,
         #[command(flatten)]
         cfg: ActConfigArg,
     },
@@ -215,12 +223,8 @@ enum DrillCommand {
         /// Queue them in the durable outbox and deliver to `[act.drill] endpoint`.
         #[arg(long)]
         send: bool,
-        /// Let the configured model write the message text.
-        #[arg(long)]
-        llm: bool,
-        /// Most the model may cost, USD.
-        #[arg(long, value_name = "USD", default_value_t = compass::act::DEFAULT_ACT_BUDGET_USD)]
-        budget: f64,
+        #[command(flatten)]
+        model: ActLlmArg,
         #[command(flatten)]
         cfg: ActConfigArg,
     },
@@ -804,8 +808,7 @@ async fn act(cmd: ActCommand) -> Result<Outcome> {
             top,
             incident,
             plan,
-            llm,
-            budget,
+            model,
             cfg,
         } => {
             let (a, llm_settings) = act::load(cfg.config.as_deref())?;
@@ -817,12 +820,9 @@ async fn act(cmd: ActCommand) -> Result<Outcome> {
                 top: top.max(1),
                 incident,
                 plan,
-                use_llm: llm,
-                budget_usd: budget,
+                use_llm: model.llm,
+                budget_usd: model.budget,
             };
-            if llm && llm_settings.is_none() {
-                return Err(UsageError("--llm needs an [llm] section in the config".into()).into());
-            }
             act::propose(&a, llm_settings.as_ref(), &args, cfg.json, color(&cfg)).await
         }
         ActCommand::Drill(DrillCommand::Generate {
@@ -831,8 +831,7 @@ async fn act(cmd: ActCommand) -> Result<Outcome> {
             seed,
             append,
             send,
-            llm,
-            budget,
+            model,
             cfg,
         }) => {
             let (a, llm_settings) = act::load(cfg.config.as_deref())?;
@@ -846,8 +845,8 @@ async fn act(cmd: ActCommand) -> Result<Outcome> {
                 seed,
                 append,
                 send,
-                use_llm: llm,
-                budget_usd: budget,
+                use_llm: model.llm,
+                budget_usd: model.budget,
             };
             act::drill_generate(&a, llm_settings.as_ref(), &args, cfg.json).await
         }

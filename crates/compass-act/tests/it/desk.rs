@@ -103,6 +103,7 @@ async fn a_busy_resource_is_refused_with_the_holder_named() {
         .unwrap();
     d.approve("r1", "alice").await.unwrap();
     // another process holds the service
+    std::fs::create_dir_all(iris.path("act/locks")).unwrap();
     std::fs::write(iris.path("act/locks/service_IRIS.lock"), "r0").unwrap();
     let e = d.run("r1", "bob").await.unwrap_err();
     let msg = e.to_string();
@@ -143,6 +144,7 @@ async fn an_interrupted_run_is_rolled_back_from_its_backup() {
             "_"
         )
     ));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "c1").unwrap();
     assert_eq!(d.get("c1").unwrap().status, Status::Running);
     let e = d.run("c1", "bob").await.unwrap_err();

@@ -230,4 +230,9 @@ fn malformed_commands_and_missing_inputs_get_clear_errors() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("os_resources"));
+    compass(&home)
+        .args(["act", "drill", "generate", "--llm", "--config", cfg])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("needs an [llm] section"));
 }
