@@ -11,7 +11,6 @@
 //! <state_dir>/backups/              CPF backups (unless configured elsewhere)
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -235,6 +234,14 @@ impl Desk {
         incident_type: &str,
         severity: &str,
     ) -> Result<Record, DeskError> {
+        if !["critical", "warning", "info"].contains(&severity) {
+            return Err(DeskError::Act(ActError::Invalid(crate::action::Invalid {
+                id: command.id,
+                problems: vec![format!(
+                    "severity `{severity}`: use critical, warning or info"
+                )],
+            })));
+        }
         let _g = self.guard.lock().await;
         if let Ok(existing) = self.get(&command.id) {
             return Err(DeskError::Exists {
@@ -500,7 +507,6 @@ impl Desk {
         }
         let mut running = tokio::task::JoinSet::new();
         let mut done = Vec::new();
-        let mut results: BTreeMap<String, Result<Record, DeskError>> = BTreeMap::new();
         loop {
             while let Some(cmd) = queue.start_next() {
                 let desk = self.clone();
@@ -515,18 +521,13 @@ impl Desk {
             };
             let (id, res) = joined.expect("a run task does not panic");
             queue.finish(&id);
-            done.push(id.clone());
-            results.insert(id, res);
+            // a runner error leaves the record failed with it: report the record
+            done.push(match res {
+                Err(DeskError::Act(_)) => self.get(&id)?,
+                other => other?,
+            });
         }
-        done.into_iter()
-            .map(
-                |id| match results.remove(&id).expect("each run has a result") {
-                    Ok(r) => Ok(r),
-                    Err(DeskError::Act(_)) => self.get(&id),
-                    Err(e) => Err(e),
-                },
-            )
-            .collect()
+        Ok(done)
     }
 }
 

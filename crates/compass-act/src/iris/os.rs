@@ -70,8 +70,7 @@ pub fn huge_pages(cpf: &Cpf, log: &[IrisMessage], page_kb: u64) -> Result<HugePa
     }
     let reported = log.iter().rev().find_map(|m| {
         let rest = m.message.split("Allocated ").nth(1)?;
-        let (mb, tail) = rest.split_once("MB shared memory")?;
-        let _ = tail;
+        let (mb, _) = rest.split_once("MB shared memory")?;
         mb.trim().parse::<u64>().ok().map(|mb| (mb, m.line))
     });
     let (shared_memory_mb, basis) = match reported {

@@ -106,11 +106,6 @@ async fn plan(
 ) -> Result<(StatusCode, Json<Record>), AppError> {
     caller.require(Role::Responder)?;
     let severity = body.severity.unwrap_or_else(|| "critical".into());
-    if !["critical", "warning", "info"].contains(&severity.as_str()) {
-        return Err(AppError::unprocessable(format!(
-            "severity `{severity}`: use critical, warning or info"
-        )));
-    }
     let incident_type = body.incident_type.unwrap_or_else(|| "manual".into());
     let r = state
         .desk
